@@ -1,0 +1,164 @@
+"""Learnable commutative monoid aggregation."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch.nn import GRUCell, Linear, Parameter
+
+from ..ops.ragged import tree_depth, tree_plan, tree_reduce
+from .base import SegmentAggregation
+
+
+class GRUPairOperator(torch.nn.Module):
+    r"""A commutative binary operator from a GRU cell, as in PyG's
+    ``LCMAggregation``: :math:`a \oplus b = \tfrac12(\mathrm{GRU}(a, b) +
+    \mathrm{GRU}(b, a))`, with the first argument the cell's input and the
+    second its hidden state. Commutative by construction."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.cell = GRUCell(channels, channels)
+
+    def reset_parameters(self) -> None:
+        self.cell.reset_parameters()
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        both = self.cell(torch.cat([a, b]), torch.cat([b, a]))
+        ab, ba = both.chunk(2)
+        return (ab + ba) / 2
+
+
+class MLPPairOperator(torch.nn.Module):
+    r"""A commutative binary operator from an MLP over symmetric features:
+    :math:`a \oplus b = \mathrm{MLP}([a + b, a \odot b])`. Commutative by
+    construction since both features are."""
+
+    def __init__(self, channels: int, hidden: Optional[int] = None) -> None:
+        super().__init__()
+        hidden = hidden or 2 * channels
+        self.lin1 = Linear(2 * channels, hidden)
+        self.lin2 = Linear(hidden, channels)
+
+    def reset_parameters(self) -> None:
+        self.lin1.reset_parameters()
+        self.lin2.reset_parameters()
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return self.lin2(torch.relu(self.lin1(torch.cat([a + b, a * b], dim=-1))))
+
+
+OPERATORS = {"gru": GRUPairOperator, "mlp": MLPPairOperator}
+
+
+class LCMAggregation(SegmentAggregation):
+    r"""The learnable commutative monoid aggregation from the
+    `"Learnable Commutative Monoids for Graph Neural Networks"
+    <https://arxiv.org/abs/2212.08541>`_ paper (Ong & Veličković, 2022):
+    a learned binary operator :math:`\oplus` that is commutative by
+    construction, applied to each neighbourhood as a balanced binary tree of
+    depth :math:`\lceil \log_2 d \rceil`:
+
+    .. math::
+        \mathbf{h}_i = \bigoplus_{j \in \mathcal{N}(i)} \sigma(\mathbf{W}\mathbf{x}_j + \mathbf{b}),
+        \qquad \bigoplus_{\emptyset} = \mathbf{e} \text{ (learned identity)}
+
+    Unlike PyG's ``LCMAggregation``, neighbourhoods are reduced as ragged
+    segments (:func:`gnnagg.ops.tree_reduce`): no padding ever enters the
+    operator, so a node's output does not depend on what else is in the
+    batch, work and memory grow with the number of edges, and the index need
+    not be sorted. With ``operator='gru'`` and the same weights, each node's
+    output equals PyG's ``LCMAggregation`` applied to that node alone.
+
+    The operator is exactly commutative but only approximately associative,
+    so the output depends on the order of neighbours (neighbours are paired
+    in their given order): it is **not** permutation invariant. The optional
+    associativity regulariser (``assoc_samples > 0``) adds
+    :math:`\mathbb{E}\,\|(a \oplus b) \oplus c - a \oplus (b \oplus c)\|^2`
+    over triples sampled from the elements of each training batch to
+    :attr:`reg_loss` (collect it with :func:`gnnagg.aggr.regularization_loss`);
+    ``shuffle=True`` pairs neighbours in a random order while training.
+
+    Args:
+        in_channels (int): Size of each input element.
+        out_channels (int): Size of each output.
+        project (bool, optional): Apply :math:`\sigma(\mathbf{W}\cdot+\mathbf{b})`
+            (a linear map and ReLU) before reducing; required when
+            ``in_channels != out_channels``. (default: :obj:`True`)
+        operator (str, optional): ``'gru'`` (PyG's pair operator) or ``'mlp'``
+            (:class:`MLPPairOperator`). (default: :obj:`"gru"`)
+        learn_identity (bool, optional): Learn the value of empty
+            neighbourhoods (initialised at 0); else it is 0.
+            (default: :obj:`True`)
+        assoc_samples (int, optional): Triples per training forward pass for
+            the associativity regulariser; 0 turns it off. (default: :obj:`0`)
+        shuffle (bool, optional): Random neighbour order while training.
+            (default: :obj:`False`)
+    """
+
+    permutation_invariant = False
+
+    def __init__(self, in_channels: int, out_channels: int, project: bool = True,
+                 operator: str = "gru", learn_identity: bool = True,
+                 assoc_samples: int = 0, shuffle: bool = False) -> None:
+        super().__init__(shuffle=shuffle)
+        if in_channels != out_channels and not project:
+            raise ValueError(f"LCMAggregation needs project=True when in_channels "
+                             f"({in_channels}) != out_channels ({out_channels})")
+        if operator not in OPERATORS:
+            raise ValueError(f"unknown operator '{operator}' (expected one of {sorted(OPERATORS)})")
+        if assoc_samples < 0:
+            raise ValueError(f"assoc_samples must be >= 0 (got {assoc_samples})")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.project = project
+        self.operator_name = operator
+        self.assoc_samples = assoc_samples
+        self.lin = Linear(in_channels, out_channels) if project else None
+        self.op = OPERATORS[operator](out_channels)
+        if learn_identity:
+            self.identity = Parameter(torch.zeros(out_channels))
+        else:
+            self.register_buffer("identity", torch.zeros(out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.lin is not None:
+            self.lin.reset_parameters()
+        self.op.reset_parameters()
+        with torch.no_grad():
+            self.identity.zero_()
+
+    def forward(self, x: Tensor, index: Optional[Tensor] = None, ptr: Optional[Tensor] = None,
+                dim_size: Optional[int] = None, dim: int = -2,
+                max_num_elements: Optional[int] = None) -> Tensor:
+        seg = self.segments(x, index, ptr, dim_size, dim)
+        h = seg.x
+        if h.size(1) != self.in_channels:
+            raise ValueError(f"LCMAggregation expects {self.in_channels} input channels, "
+                             f"got {h.size(1)} (input shape {tuple(x.shape)})")
+        if self.lin is not None:
+            h = torch.relu(self.lin(h))
+        if self.training and self.assoc_samples > 0 and h.size(0) > 0:
+            self.reg_loss = self.associativity_loss(h, self.assoc_samples)
+        else:
+            self.reg_loss = None
+        out = tree_reduce(h, self.op, plan=tree_plan(seg.ptr), identity=self.identity)
+        return self.unflatten(out, seg, self.out_channels)
+
+    def associativity_loss(self, elements: Tensor, num_samples: int) -> Tensor:
+        r""":math:`\mathbb{E}\,\|(a \oplus b) \oplus c - a \oplus (b \oplus c)\|^2`
+        over ``num_samples`` triples drawn from the rows of ``elements``."""
+        idx = torch.randint(elements.size(0), (3, num_samples), device=elements.device)
+        a, b, c = elements[idx[0]], elements[idx[1]], elements[idx[2]]
+        left = self.op(self.op(a, b), c)
+        right = self.op(a, self.op(b, c))
+        return (left - right).pow(2).sum(-1).mean()
+
+    def depth(self, max_degree: int) -> int:
+        return tree_depth(max_degree)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
+                f"project={self.project}, operator='{self.operator_name}')")

@@ -1,0 +1,1 @@
+"""Benchmarks (``gnnagg bench NAME``)."""

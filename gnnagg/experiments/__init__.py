@@ -1,0 +1,1 @@
+"""Experiment runners (``gnnagg run NAME``); see ``gnnagg.cli.EXPERIMENTS``."""
