@@ -58,7 +58,7 @@ class SegmentAggregation(Aggregation):
                              f"dimension (dim=0 or dim=-2 for 2-D inputs), got "
                              f"dim={dim} for shape {tuple(x.shape)}")
         trailing = tuple(x.shape[1:])
-        x = x.reshape(x.size(0), -1)
+        x = x.reshape(x.size(0), _prod(trailing))
         n = x.size(0)
         dim_size = check_dim_size(dim_size)
         shuffle = self.shuffle and self.training

@@ -73,7 +73,11 @@ def _resolve(src: Tensor, index: Optional[Tensor], ptr: Optional[Tensor],
 
 def _flat(src: Tensor, dim: int) -> Tensor:
     """Move ``dim`` to the front and flatten the rest: (E, F)."""
-    return src.movedim(dim, 0).reshape(src.size(dim), -1)
+    rest = 1
+    for i, size in enumerate(src.shape):
+        if i != dim:
+            rest *= size
+    return src.movedim(dim, 0).reshape(src.size(dim), rest)
 
 
 def _unflat(out: Tensor, src: Tensor, dim: int) -> Tensor:
@@ -180,7 +184,7 @@ def scatter(src: Tensor, index: Optional[Tensor] = None, dim: int = 0,
 
 def _torch_scatter(src, index, ptr, dim, dim_size, reduce):
     ts = _backend.torch_scatter
-    if ptr is not None:
+    if ptr is not None and reduce != "mul":  # segment_csr has no product
         shape = [1] * dim + [-1]
         out = ts.segment_csr(src, ptr.view(shape).expand(*src.shape[:dim], -1),
                              reduce=reduce)

@@ -1,0 +1,169 @@
+"""Reusable assertions for aggregators (in the spirit of e3nn's
+``assert_equivariant``): each aggregator's test calls these on small fixed
+fixtures instead of re-deriving the checks.
+
+Every function takes ``aggr`` (an ``Aggregation`` module, put in ``eval()``
+mode so that random neighbour orders and dropout are off) and raises
+``AssertionError`` with the size of the violation when the property fails.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+from torch_geometric.nn.aggr import Aggregation
+
+
+def _close(a: Tensor, b: Tensor, atol: float, what: str) -> None:
+    if a.shape != b.shape:
+        raise AssertionError(f"{what}: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
+    err = (a - b).abs().max().item() if a.numel() else 0.0
+    if not err <= atol:
+        raise AssertionError(f"{what}: max abs difference {err:.3g} > {atol:.3g}")
+
+
+def random_segments(degrees, channels: int, dtype=torch.float32, seed: int = 0):
+    """Elements for segments of the given sizes: ``(x, index, ptr)``, index sorted."""
+    g = torch.Generator().manual_seed(seed)
+    degrees = torch.as_tensor(degrees, dtype=torch.long)
+    index = torch.repeat_interleave(torch.arange(degrees.numel()), degrees)
+    x = torch.randn(int(degrees.sum()), channels, generator=g, dtype=dtype)
+    ptr = torch.cat([degrees.new_zeros(1), degrees.cumsum(0)])
+    return x, index, ptr
+
+
+def assert_batch_independent(aggr: Aggregation, x: Tensor, index: Tensor,
+                             dim_size: int, atol: float = 1e-6) -> None:
+    """Each segment's output equals the output of that segment alone: what
+    else is in the batch (e.g. a high-degree node) changes nothing."""
+    aggr.eval()
+    out = aggr(x, index, dim_size=dim_size)
+    for i in range(dim_size):
+        mask = index == i
+        alone = aggr(x[mask], torch.zeros(int(mask.sum()), dtype=torch.long), dim_size=1)
+        _close(out[i:i + 1], alone, atol, f"segment {i} batched vs alone")
+
+
+def assert_index_ptr_agree(aggr: Aggregation, x: Tensor, index: Tensor, ptr: Tensor,
+                           atol: float = 1e-6) -> None:
+    """The COO (``index``) and CSR (``ptr``) forms give the same output."""
+    aggr.eval()
+    _close(aggr(x, index, dim_size=ptr.numel() - 1), aggr(x, ptr=ptr), atol, "index vs ptr")
+
+
+def assert_unsorted_equals_sorted(aggr: Aggregation, x: Tensor, index: Tensor,
+                                  dim_size: int, atol: float = 1e-6, seed: int = 0) -> None:
+    """Shuffling the elements across segments, keeping each segment's
+    internal order, gives the same output (the index need not be sorted)."""
+    aggr.eval()
+    if index.numel() > 1 and bool((index[1:] < index[:-1]).any()):
+        raise ValueError("the fixture's index must be sorted")
+    g = torch.Generator().manual_seed(seed)
+    # Random keys, re-dealt so that they increase within each segment; the
+    # order by key then interleaves segments but keeps each one's order.
+    r = torch.rand(index.numel(), generator=g, dtype=torch.float64)
+    by_r = torch.argsort(r)
+    by_index_then_r = by_r[torch.argsort(index[by_r], stable=True)]
+    perm = torch.argsort(r[by_index_then_r])
+    _close(aggr(x, index, dim_size=dim_size), aggr(x[perm], index[perm], dim_size=dim_size),
+           atol, "unsorted vs sorted index")
+
+
+def assert_permutation_invariant(aggr: Aggregation, x: Tensor, index: Tensor,
+                                 dim_size: int, atol: float = 1e-5, seed: int = 0) -> None:
+    """Any order of the neighbours within a segment gives the same output."""
+    aggr.eval()
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(index.numel(), generator=g)
+    perm = perm[torch.argsort(index[perm], stable=True)]
+    _close(aggr(x, index, dim_size=dim_size), aggr(x[perm], index[perm], dim_size=dim_size),
+           atol, "permuted neighbours")
+
+
+def assert_not_permutation_invariant(aggr: Aggregation, x: Tensor, index: Tensor,
+                                     dim_size: int, seed: int = 0) -> None:
+    """The documented absence: some order of neighbours changes the output."""
+    try:
+        assert_permutation_invariant(aggr, x, index, dim_size, atol=1e-7, seed=seed)
+    except AssertionError:
+        return
+    raise AssertionError(f"{type(aggr).__name__} says it is not permutation invariant, "
+                         f"but permuting neighbours changed nothing")
+
+
+def assert_empty_and_isolated(aggr: Aggregation, channels: int,
+                              expected_empty: Optional[Tensor] = None,
+                              dtype: torch.dtype = torch.float32) -> None:
+    """No elements at all, and segments without elements, are well defined
+    (finite; equal to ``expected_empty`` when given)."""
+    aggr.eval()
+    x = torch.randn(0, channels, dtype=dtype)
+    out = aggr(x, torch.zeros(0, dtype=torch.long), dim_size=3)
+    if out.size(0) != 3 or not torch.isfinite(out).all():
+        raise AssertionError(f"empty input: got shape {tuple(out.shape)} / non-finite values")
+    if expected_empty is not None:
+        _close(out, expected_empty.expand_as(out), 1e-7, "empty segments")
+    x = torch.randn(2, channels, dtype=dtype)
+    out = aggr(x, torch.tensor([1, 1]), dim_size=4)  # segments 0, 2, 3 empty
+    if out.size(0) != 4 or not torch.isfinite(out).all():
+        raise AssertionError("isolated nodes: wrong shape or non-finite output")
+    _close(out[0], out[2], 0.0, "isolated nodes agree")
+
+
+def assert_gradcheck(aggr: Aggregation, x: Tensor, index: Tensor, dim_size: int) -> None:
+    """Analytic gradients match finite differences in float64 (inputs and
+    parameters)."""
+    module = copy.deepcopy(aggr).double().eval()
+    x = x.detach().double().requires_grad_(True)
+    params = [p for p in module.parameters() if p.requires_grad]
+
+    if not torch.autograd.gradcheck(lambda x_: module(x_, index, dim_size=dim_size), (x,),
+                                    eps=1e-6, atol=1e-5):
+        raise AssertionError("gradcheck failed w.r.t. the input")
+    if params:
+        from torch.func import functional_call
+
+        names = [n for n, p in module.named_parameters() if p.requires_grad]
+
+        def f(*ps):
+            return functional_call(module, dict(zip(names, ps)), (x.detach(), index),
+                                   {"dim_size": dim_size})
+
+        if not torch.autograd.gradcheck(f, tuple(p.detach().requires_grad_(True) for p in params),
+                                        eps=1e-6, atol=1e-5):
+            raise AssertionError("gradcheck failed w.r.t. the parameters")
+
+
+def assert_compiles(aggr: Aggregation, x: Tensor, index: Tensor, dim_size: int,
+                    atol: float = 1e-5, backend: str = "inductor") -> None:
+    """``torch.compile`` (graph breaks allowed) gives the eager result.
+    ``backend='aot_eager'`` checks tracing without generating kernels, which
+    is much faster on small machines."""
+    aggr.eval()
+    compiled = torch.compile(aggr, dynamic=True, backend=backend)
+    expected = aggr(x, index, dim_size=dim_size)
+    _close(compiled(x, index, dim_size=dim_size), expected, atol, "torch.compile vs eager")
+
+
+def check_aggregator(make: Callable[[int], Aggregation], channels: int = 4,
+                     permutation_invariant: Optional[bool] = None,
+                     dtypes=(torch.float32, torch.float64)) -> None:
+    """Run every applicable assertion on a fixture with an empty segment,
+    a degree-1 node and a high-degree node, in float32 and float64."""
+    degrees = [3, 0, 1, 9, 2]
+    for dtype in dtypes:
+        aggr = make(channels).to(dtype)
+        atol = 1e-5 if dtype == torch.float32 else 1e-10
+        x, index, ptr = random_segments(degrees, channels, dtype)
+        n = len(degrees)
+        assert_batch_independent(aggr, x, index, n, atol)
+        assert_index_ptr_agree(aggr, x, index, ptr, atol)
+        assert_unsorted_equals_sorted(aggr, x, index, n, atol)
+        assert_empty_and_isolated(aggr, channels, dtype=dtype)
+        invariant = getattr(aggr, "permutation_invariant", permutation_invariant)
+        if invariant:
+            assert_permutation_invariant(aggr, x, index, n, atol * 10)
+        elif invariant is False:
+            assert_not_permutation_invariant(aggr, x, index, n)

@@ -1,0 +1,129 @@
+import pytest
+import torch
+import torch_geometric.nn.aggr as pyg_aggr
+
+from gnnagg.aggr import LCMAggregation, regularization_loss
+from gnnagg.testing import (assert_batch_independent, assert_compiles, assert_gradcheck,
+                            check_aggregator, random_segments)
+
+
+def pyg_twin(ours: LCMAggregation) -> pyg_aggr.LCMAggregation:
+    """PyG's LCMAggregation with our weights (GRU pair operator)."""
+    pyg = pyg_aggr.LCMAggregation(ours.in_channels, ours.out_channels, project=ours.project)
+    if ours.project:
+        pyg.lin.load_state_dict(ours.lin.state_dict())
+    pyg.gru_cell.load_state_dict(ours.op.cell.state_dict())
+    return pyg
+
+
+@pytest.mark.parametrize("operator", ["gru", "mlp"])
+def test_properties(operator):
+    check_aggregator(lambda c: LCMAggregation(c, c, operator=operator))
+
+
+def test_operator_is_exactly_commutative():
+    for operator in ["gru", "mlp"]:
+        aggr = LCMAggregation(4, 4, operator=operator)
+        a, b = torch.randn(10, 4), torch.randn(10, 4)
+        assert torch.equal(aggr.op(a, b), aggr.op(b, a))
+
+
+def test_matches_pyg_per_node_alone():
+    torch.manual_seed(0)
+    ours = LCMAggregation(6, 5).eval()
+    pyg = pyg_twin(ours)
+    degrees = [3, 10, 1, 0, 7, 16]
+    x, index, _ = random_segments(degrees, 6)
+    out = ours(x, index, dim_size=len(degrees))
+    for i, d in enumerate(degrees):
+        if d == 0:
+            torch.testing.assert_close(out[i], ours.identity.detach())
+            continue
+        alone = pyg(x[index == i], torch.zeros(d, dtype=torch.long), dim_size=1)[0]
+        assert (alone - out[i]).abs().max() < 1e-5
+
+
+def test_pyg_is_batch_dependent_but_ours_is_not():
+    """The failure the assertion exists for: PyG pads every neighbourhood to
+    the largest degree in the batch and lets the zeros into the operator."""
+    torch.manual_seed(0)
+    ours = LCMAggregation(4, 4).eval()
+    x, index, _ = random_segments([3, 10], 4)
+    assert_batch_independent(ours, x, index, 2)
+    with pytest.raises(AssertionError, match="batched vs alone"):
+        assert_batch_independent(pyg_twin(ours), x, index, 2)
+
+
+def test_unprojected_and_channel_errors():
+    aggr = LCMAggregation(4, 4, project=False)
+    x, index, _ = random_segments([2, 3], 4)
+    assert aggr(x, index).shape == (2, 4)
+    with pytest.raises(ValueError, match="project=True"):
+        LCMAggregation(4, 5, project=False)
+    with pytest.raises(ValueError, match="expects 4 input channels"):
+        aggr(torch.randn(5, 3), index)
+    with pytest.raises(TypeError, match="floating point"):
+        aggr(torch.ones(5, 4, dtype=torch.long), index)
+    with pytest.raises(ValueError, match="unknown operator"):
+        LCMAggregation(4, 4, operator="xor")
+
+
+def test_learned_identity_gets_gradient():
+    aggr = LCMAggregation(3, 3)
+    out = aggr(torch.randn(2, 3), torch.tensor([0, 0]), dim_size=3)
+    out.sum().backward()
+    assert aggr.identity.grad is not None and aggr.identity.grad.abs().sum() > 0
+
+
+def test_associativity_regulariser():
+    torch.manual_seed(0)
+    aggr = LCMAggregation(4, 4, assoc_samples=32)
+    model = torch.nn.Sequential(aggr)
+    x, index, _ = random_segments([3, 5], 4)
+    aggr(x, index)
+    loss = regularization_loss(model)
+    assert loss.item() > 0 and loss.requires_grad
+    loss.backward()
+    assert aggr.op.cell.weight_hh.grad.abs().sum() > 0
+    aggr.eval()
+    aggr(x, index)
+    assert regularization_loss(model).item() == 0.0  # only while training
+    # An associative operator (a sum) has no associativity loss.
+    class Add(torch.nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    aggr.op = Add()
+    assert aggr.associativity_loss(torch.randn(10, 4), 16).item() < 1e-10
+
+
+def test_shuffle_only_in_training():
+    torch.manual_seed(0)
+    aggr = LCMAggregation(4, 4, shuffle=True)
+    x, index, _ = random_segments([12], 4)
+    aggr.eval()
+    assert torch.equal(aggr(x, index), aggr(x, index))
+    aggr.train()
+    outs = {tuple(aggr(x, index).detach().view(-1).tolist()) for _ in range(5)}
+    assert len(outs) > 1
+
+
+def test_depth_and_repr():
+    aggr = LCMAggregation(4, 8)
+    assert [aggr.depth(d) for d in (1, 2, 16, 17, 1000)] == [0, 1, 4, 5, 10]
+    assert repr(aggr) == "LCMAggregation(4, 8, project=True, operator='gru')"
+
+
+def test_multidimensional_messages():
+    aggr = LCMAggregation(6, 6)
+    x = torch.randn(5, 2, 3)  # e.g. (edges, heads, channels)
+    out = aggr(x, torch.tensor([0, 0, 1, 1, 1]), dim=0)
+    assert out.shape == (2, 2, 3)
+    with pytest.raises(ValueError, match="first dimension"):
+        aggr(x, torch.tensor([0, 1, 1]), dim=1)
+
+
+def test_gradcheck_and_compile():
+    x, index, _ = random_segments([3, 0, 2], 3)
+    assert_gradcheck(LCMAggregation(3, 3), x, index, 3)
+    assert_compiles(LCMAggregation(3, 3), x, index, 3, backend="aot_eager")
