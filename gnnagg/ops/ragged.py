@@ -64,7 +64,9 @@ def shuffle_within_segments(ptr: Tensor, generator: Optional[torch.Generator] = 
 class TreeRound(NamedTuple):
     left: Tensor       # position of each pair's left element (right = left + 1)
     carry: Tensor      # position of each odd segment's last element
-    order: Tensor      # gathers cat([op results, carried]) into the new layout
+    merged_dst: Tensor  # new position of each pair's result
+    carry_dst: Tensor  # new position of each carried element
+    size: int          # elements after the round
 
 
 class TreePlan(NamedTuple):
@@ -97,10 +99,8 @@ def tree_plan(ptr: Tensor) -> TreePlan:
         left = start[pair_seg] + 2 * k
         odd_seg = odd.nonzero().view(-1)
         carry = start[odd_seg] + c[odd_seg] - 1
-        dst = torch.cat([new_start[pair_seg] + k, new_start[odd_seg] + pairs[odd_seg]])
-        order = torch.empty_like(dst)
-        order[dst] = torch.arange(dst.numel(), device=device)
-        rounds.append(TreeRound(left, carry, order))
+        rounds.append(TreeRound(left, carry, new_start[pair_seg] + k,
+                                new_start[odd_seg] + pairs[odd_seg], int(new_c.sum())))
         c = new_c
     return TreePlan(rounds, (counts > 0).nonzero().view(-1), num_segments)
 
@@ -148,7 +148,9 @@ def tree_reduce(x: Tensor, op: Callable[[Tensor, Tensor], Tensor],
         plan = tree_plan(ptr)
     for rnd in plan.rounds:
         merged = op(x.index_select(0, rnd.left), x.index_select(0, rnd.left + 1))
-        x = torch.cat([merged, x.index_select(0, rnd.carry)]).index_select(0, rnd.order)
+        nxt = merged.new_empty(rnd.size, merged.size(1))
+        nxt.index_copy_(0, rnd.merged_dst, merged)
+        x = nxt.index_copy_(0, rnd.carry_dst, x.index_select(0, rnd.carry))
     # Now exactly one element per non-empty segment, in segment order.
     if identity is None:
         out = x.new_zeros(plan.num_segments, x.size(1))
