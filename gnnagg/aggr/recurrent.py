@@ -11,6 +11,81 @@ from ..ops.ragged import pack_segments
 from .base import SegmentAggregation
 
 
+class _PackedGRU(torch.autograd.Function):
+    r"""A single-layer GRU over a packed (time-major, shrinking) batch with a
+    hand-written backward pass (backpropagation through time over the same
+    shrinking batches). Returns the hidden state of every element; the input
+    projection of all elements is one GEMM, each step one GEMM and a few
+    in-place element-wise operations."""
+
+    @staticmethod
+    def forward(ctx, data, batch_sizes, w_ih, w_hh, b_ih, b_hh):
+        num, hs = data.size(0), w_hh.size(1)
+        gi = torch.addmm(b_ih, data, w_ih.t()) if b_ih is not None else data @ w_ih.t()
+        states = data.new_empty(num, hs)
+        r_all, z_all, n_all, hn_all = (data.new_empty(num, hs) for _ in range(4))
+        h_prev = data.new_zeros(batch_sizes[0] if batch_sizes else 0, hs)
+        off = 0
+        for b in batch_sizes:
+            sl = slice(off, off + b)
+            gh = torch.addmm(b_hh, h_prev[:b], w_hh.t()) if b_hh is not None else h_prev[:b] @ w_hh.t()
+            gi_t = gi[sl]
+            r, z, n = r_all[sl], z_all[sl], n_all[sl]
+            torch.sigmoid(torch.add(gi_t[:, :hs], gh[:, :hs]), out=r)
+            torch.sigmoid(torch.add(gi_t[:, hs:2 * hs], gh[:, hs:2 * hs]), out=z)
+            hn_all[sl] = gh[:, 2 * hs:]
+            torch.tanh(torch.addcmul(gi_t[:, 2 * hs:], r, gh[:, 2 * hs:]), out=n)
+            torch.lerp(n, h_prev[:b], z, out=states[sl])
+            h_prev = states[sl]
+            off += b
+        ctx.batch_sizes = batch_sizes
+        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        ctx.save_for_backward(data, w_ih, w_hh, states, r_all, z_all, n_all, hn_all)
+        return states
+
+    @staticmethod
+    def backward(ctx, dstates):
+        data, w_ih, w_hh, states, r_all, z_all, n_all, hn_all = ctx.saved_tensors
+        batch_sizes = ctx.batch_sizes
+        num, hs = data.size(0), w_hh.size(1)
+        dgi = data.new_empty(num, 3 * hs)
+        dgh = data.new_empty(num, 3 * hs)
+        h_prev_all = data.new_zeros(num, hs)
+        dh = data.new_zeros(batch_sizes[0] if batch_sizes else 0, hs)
+        offsets = [0]
+        for b in batch_sizes[:-1]:
+            offsets.append(offsets[-1] + b)
+        for t in range(len(batch_sizes) - 1, -1, -1):
+            b, off = batch_sizes[t], offsets[t]
+            sl = slice(off, off + b)
+            if t > 0:
+                h_prev = states[offsets[t - 1]:offsets[t - 1] + b]
+                h_prev_all[sl] = h_prev
+            else:
+                h_prev = h_prev_all[sl]  # the zero initial state
+            g = dstates[sl] + dh[:b]
+            r, z, n, h_n = r_all[sl], z_all[sl], n_all[sl], hn_all[sl]
+            dgi_t, dgh_t = dgi[sl], dgh[sl]
+            dr_pre, dz_pre, dn_pre = dgi_t[:, :hs], dgi_t[:, hs:2 * hs], dgi_t[:, 2 * hs:]
+            one_minus_z = 1 - z
+            torch.mul(g, one_minus_z, out=dn_pre)
+            dn_pre.mul_(1 - n * n)
+            torch.sub(h_prev, n, out=dz_pre)
+            dz_pre.mul_(g).mul_(z).mul_(one_minus_z)
+            torch.mul(dn_pre, h_n, out=dr_pre)
+            dr_pre.mul_(r).mul_(1 - r)
+            dgh_t[:, :2 * hs] = dgi_t[:, :2 * hs]
+            torch.mul(dn_pre, r, out=dgh_t[:, 2 * hs:])
+            if t > 0:
+                dh[:b] = torch.addmm(g * z, dgh_t, w_hh)
+        d_data = dgi @ w_ih if ctx.needs_input_grad[0] else None
+        dw_ih = dgi.t() @ data if ctx.needs_input_grad[2] else None
+        dw_hh = dgh.t() @ h_prev_all if ctx.needs_input_grad[3] else None
+        db_ih = dgi.sum(0) if ctx.has_bias[0] and ctx.needs_input_grad[4] else None
+        db_hh = dgh.sum(0) if ctx.has_bias[1] and ctx.needs_input_grad[5] else None
+        return d_data, None, dw_ih, dw_hh, db_ih, db_hh
+
+
 class _RecurrentAggregation(SegmentAggregation):
     r"""Runs a recurrent network over each node's neighbours, in their given
     order (or a random order while training, with ``shuffle=True``), and
@@ -65,12 +140,17 @@ class _RecurrentAggregation(SegmentAggregation):
         self.reg_loss = None
         packed = pack_segments(seg.x, seg.ptr)
         if packed.nodes.numel() > 0:
-            states, final = self.rnn(packed.sequence)
-            last = self._hidden(final)[-1]
-            out = out.index_copy(0, packed.nodes, last)
+            lengths = (seg.ptr[1:] - seg.ptr[:-1]).index_select(0, packed.nodes)
+            states, final = self._run(packed, lengths)
+            out = out.index_copy(0, packed.nodes, self._hidden(final)[-1])
             if self.training and self.perm_samples > 0:
-                self.reg_loss = self.permutation_loss(packed.sequence.data, states.data, final)
+                self.reg_loss = self.permutation_loss(packed.sequence.data, states, final)
         return self.unflatten(out, seg, self.out_channels)
+
+    def _run(self, packed, lengths):
+        """(packed hidden states of every step, final state as nn.RNN gives it)."""
+        states, final = self.rnn(packed.sequence)
+        return states.data, final
 
     @staticmethod
     def _hidden(final):
@@ -128,6 +208,20 @@ class GRUAggregation(_RecurrentAggregation):
             (e.g. ``num_layers``).
     """
     rnn_cls = torch.nn.GRU
+
+    def _run(self, packed, lengths):
+        r = self.rnn
+        if r.num_layers != 1:
+            return super()._run(packed, lengths)
+        seq = packed.sequence
+        batch_sizes = seq.batch_sizes.tolist()
+        states = _PackedGRU.apply(seq.data, batch_sizes, r.weight_ih_l0, r.weight_hh_l0,
+                                  getattr(r, "bias_ih_l0", None), getattr(r, "bias_hh_l0", None))
+        # The final state of the segment of rank k with length L sits at
+        # step L - 1, row k.
+        offsets = (torch.cumsum(seq.batch_sizes, 0) - seq.batch_sizes).to(lengths.device)
+        last = offsets[lengths - 1] + torch.arange(lengths.numel(), device=lengths.device)
+        return states, states.index_select(0, last).unsqueeze(0)
 
     def _cell(self, x: Tensor, h: Tensor) -> Tensor:
         r = self.rnn
