@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .common import (add_config_arguments, config_from_args, environment, fmt, format_table,
-                     mean_std, progress, set_seed)
+                     mean_std, progress, set_seed, write_json)
 
 EdgeType = Tuple[str, str, str]
 
@@ -275,6 +275,7 @@ def run_once(data, config: HeteroConfig, seed: int) -> Dict[str, Any]:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
     best = {"val_loss": float("inf")}
+    history: List[float] = []
     start, wait, epoch = time.perf_counter(), 0, 0
     bar = progress(range(1, config.epochs + 1), desc=f"{config.model} {config.dataset} s{seed}",
                    leave=False)
@@ -293,8 +294,9 @@ def run_once(data, config: HeteroConfig, seed: int) -> Dict[str, Any]:
         with torch.no_grad():
             logits = model(x_dict, eval_edges)
         val_loss = float(F.cross_entropy(logits[masks["val"]], y[masks["val"]]))
+        history.append(val_loss)
         if val_loss < best["val_loss"]:
-            best = {"val_loss": val_loss, "epoch": epoch, "train_loss": float(loss),
+            best = {"val_loss": val_loss, "epoch": epoch, "train_loss": loss.item(),
                     **{f"val_{k}": v for k, v in f1_scores(logits[masks["val"]], y[masks["val"]]).items()},
                     **{f"test_{k}": v for k, v in f1_scores(logits[masks["test"]], y[masks["test"]]).items()}}
             wait = 0
@@ -302,12 +304,13 @@ def run_once(data, config: HeteroConfig, seed: int) -> Dict[str, Any]:
             wait += 1
             if wait >= config.patience:
                 break
-        bar.set_postfix(loss=f"{float(loss):.3f}", val=f"{val_loss:.3f}",
+        bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{val_loss:.3f}",
                         test_macro=f"{best.get('test_macro_f1', 0):.3f}")
     best["epochs_run"] = epoch
     best["seconds"] = time.perf_counter() - start
     best["seed"] = seed
     best["parameters"] = sum(p.numel() for p in model.parameters())
+    best["val_loss_history"] = [round(v, 4) for v in history]
     return best
 
 
@@ -326,18 +329,28 @@ def check_config(config: HeteroConfig) -> None:
                          f"({config.heads}) for {config.model}")
 
 
-def run(config: HeteroConfig, data=None) -> Dict[str, Any]:
+def summarize(config: HeteroConfig, runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    summary = {k: mean_std([r[k] for r in runs])
+               for k in ("test_macro_f1", "test_micro_f1", "val_macro_f1", "epochs_run", "seconds")}
+    return {"config": config, "summary": summary, "runs": list(runs), "environment": environment()}
+
+
+def run(config: HeteroConfig, data=None,
+        on_seed: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
     """All seeds of one configuration; ``data`` defaults to the GTN set named
-    by ``config.dataset``."""
+    by ``config.dataset``. ``on_seed`` gets the summary so far after each
+    seed (the CLI writes it to ``--out``, so long runs keep what finished)."""
     check_config(config)
     if data is None:
         from ..datasets.gtn import load_gtn
 
         data = load_gtn(config.dataset)
-    runs = [run_once(data, config, config.seed + i) for i in range(config.seeds)]
-    summary = {k: mean_std([r[k] for r in runs])
-               for k in ("test_macro_f1", "test_micro_f1", "val_macro_f1", "epochs_run", "seconds")}
-    return {"config": config, "summary": summary, "runs": runs, "environment": environment()}
+    runs: List[Dict[str, Any]] = []
+    for i in range(config.seeds):
+        runs.append(run_once(data, config, config.seed + i))
+        if on_seed is not None and i + 1 < config.seeds:
+            on_seed({**summarize(config, runs), "partial": True})
+    return summarize(config, runs)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -349,7 +362,8 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
     if model not in MODEL_DEFAULTS:
         raise ValueError(f"unknown model '{model}' (choose from {sorted(MODELS)})")
     config = config_from_args(dataclasses.replace(HeteroConfig(), **MODEL_DEFAULTS[model]), args)
-    result = run(config)
+    out = getattr(args, "out", None)
+    result = run(config, on_seed=(lambda partial: write_json(out, partial)) if out else None)
     s = result["summary"]
     name = f"{config.model}-{config.order}" + (" (inductive)" if config.inductive else "")
     print(format_table(["model", "data set", "Macro-F1", "Micro-F1", "epochs", "s/run"],

@@ -47,6 +47,15 @@ def test_latte_inductive_with_proximity_and_recurrent_aggregator():
                           proximity=0.5, aggr="gru", order=2)
     result = run(config, data=tiny_graph())
     assert [r["seed"] for r in result["runs"]] == [0, 1]
+    assert len(result["runs"][0]["val_loss_history"]) == result["runs"][0]["epochs_run"]
+
+
+def test_partial_results_after_each_seed():
+    seen = []
+    config = HeteroConfig(model="rgcn", epochs=1, seeds=3, hidden=8)
+    result = run(config, data=tiny_graph(), on_seed=seen.append)
+    assert [len(p["runs"]) for p in seen] == [1, 2] and all(p["partial"] for p in seen)
+    assert "partial" not in result and len(result["runs"]) == 3
 
 
 def test_inductive_edges_hide_val_and_test_nodes():
@@ -75,7 +84,8 @@ def test_bad_configs_raise():
 def test_cli_writes_json(tmp_path, monkeypatch):
     import gnnagg.experiments.hetero as hetero
 
-    monkeypatch.setattr(hetero, "run", lambda config: run(config, data=tiny_graph()))
+    monkeypatch.setattr(hetero, "run",
+                        lambda config, on_seed=None: run(config, tiny_graph(), on_seed))
     out = tmp_path / "r.json"
     assert cli.main(["run", "hetero", "--model", "rgcn", "--epochs", "1", "--seeds", "1",
                      "--hidden", "8", "--out", str(out)]) == 0

@@ -1,0 +1,42 @@
+"""Print the closing table of experiments/hetero from results/*.json.
+
+    python experiments/hetero/table.py
+"""
+import json
+import sys
+from pathlib import Path
+
+from gnnagg.experiments.common import fmt, format_table
+
+RESULTS = Path(__file__).with_name("results")
+ROWS = [("LATTE-1", "latte-1"), ("LATTE-2", "latte-2"), ("HAN", "han-2"), ("HGT", "hgt-2"),
+        ("RGCN", "rgcn-2")]
+DATASETS = ["ACM", "DBLP", "IMDB"]
+
+
+def cell(path: Path, metric: str) -> str:
+    if not path.is_file():
+        return "not run"
+    result = json.loads(path.read_text())
+    ms = result["summary"][metric]
+    note = " (partial)" if result.get("partial") else ""
+    return f"{fmt(ms)} (n={ms['n']}){note}"
+
+
+def main() -> None:
+    header = ["model"] + [f"{d} {m}" for d in DATASETS for m in ("Macro-F1", "Micro-F1")]
+    rows = [[label] + [cell(RESULTS / f"{stem}-{d}.json", f"test_{m}_f1")
+                       for d in DATASETS for m in ("macro", "micro")]
+            for label, stem in ROWS]
+    print(format_table(header, rows))
+    timing = [[label] + [("-" if not (RESULTS / f"{stem}-{d}.json").is_file() else
+                          "{:.0f} s, {:.0f} epochs".format(
+                              json.loads((RESULTS / f"{stem}-{d}.json").read_text())["summary"]["seconds"]["mean"],
+                              json.loads((RESULTS / f"{stem}-{d}.json").read_text())["summary"]["epochs_run"]["mean"]))
+                         for d in DATASETS] for label, stem in ROWS]
+    print()
+    print(format_table(["model (s per run, epochs)"] + DATASETS, timing))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
