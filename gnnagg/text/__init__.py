@@ -1,0 +1,10 @@
+"""Frozen text encoders whose token states feed gnnagg's poolers.
+
+:class:`FrozenEncoder` runs a Hugging Face encoder once over a list of texts
+and caches the last-layer token states on disk (see
+:mod:`gnnagg.text.encoder`). ``transformers`` is imported only when an
+encoder is built.
+"""
+from .encoder import DEFAULT_MODEL, EncodedTexts, FrozenEncoder, pad_states, save_tiny_bert
+
+__all__ = ["DEFAULT_MODEL", "EncodedTexts", "FrozenEncoder", "pad_states", "save_tiny_bert"]
