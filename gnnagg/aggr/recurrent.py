@@ -86,6 +86,96 @@ class _PackedGRU(torch.autograd.Function):
         return d_data, None, dw_ih, dw_hh, db_ih, db_hh
 
 
+class _PackedLSTM(torch.autograd.Function):
+    r"""A single-layer LSTM over a packed batch with a hand-written backward
+    pass, like :class:`_PackedGRU`. Returns the hidden and cell states of
+    every element."""
+
+    @staticmethod
+    def forward(ctx, data, batch_sizes, w_ih, w_hh, b_ih, b_hh):
+        num, hs = data.size(0), w_hh.size(1)
+        gates_in = torch.addmm(b_ih, data, w_ih.t()) if b_ih is not None else data @ w_ih.t()
+        if b_hh is not None:
+            gates_in += b_hh
+        h_all, c_all = data.new_empty(num, hs), data.new_empty(num, hs)
+        acts = data.new_empty(num, 4 * hs)  # activated i, f, g, o
+        h_prev = data.new_zeros(batch_sizes[0] if batch_sizes else 0, hs)
+        c_prev = data.new_zeros(batch_sizes[0] if batch_sizes else 0, hs)
+        off = 0
+        for b in batch_sizes:
+            sl = slice(off, off + b)
+            pre = torch.addmm(gates_in[sl], h_prev[:b], w_hh.t())
+            a = acts[sl]
+            torch.sigmoid(pre[:, :2 * hs], out=a[:, :2 * hs])
+            torch.tanh(pre[:, 2 * hs:3 * hs], out=a[:, 2 * hs:3 * hs])
+            torch.sigmoid(pre[:, 3 * hs:], out=a[:, 3 * hs:])
+            i, f, g, o = a.chunk(4, 1)
+            c = c_all[sl]
+            torch.mul(f, c_prev[:b], out=c)
+            c.addcmul_(i, g)
+            torch.mul(o, torch.tanh(c), out=h_all[sl])
+            h_prev, c_prev = h_all[sl], c
+            off += b
+        ctx.batch_sizes = batch_sizes
+        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        ctx.save_for_backward(data, w_ih, w_hh, h_all, c_all, acts)
+        return h_all, c_all
+
+    @staticmethod
+    def backward(ctx, dh_all, dc_all):
+        data, w_ih, w_hh, h_all, c_all, acts = ctx.saved_tensors
+        batch_sizes = ctx.batch_sizes
+        num, hs = data.size(0), w_hh.size(1)
+        dgates = data.new_empty(num, 4 * hs)
+        h_prev_all = data.new_zeros(num, hs)
+        first = batch_sizes[0] if batch_sizes else 0
+        dh, dc = data.new_zeros(first, hs), data.new_zeros(first, hs)
+        zeros = data.new_zeros(first, hs)
+        offsets = [0]
+        for b in batch_sizes[:-1]:
+            offsets.append(offsets[-1] + b)
+        for t in range(len(batch_sizes) - 1, -1, -1):
+            b, off = batch_sizes[t], offsets[t]
+            sl = slice(off, off + b)
+            prev = slice(offsets[t - 1], offsets[t - 1] + b) if t > 0 else None
+            if prev is not None:
+                h_prev_all[sl] = h_all[prev]
+            c_prev = c_all[prev] if prev is not None else zeros[:b]
+            i, f, g, o = acts[sl].chunk(4, 1)
+            tc = torch.tanh(c_all[sl])
+            gh = dh[:b] if dh_all is None else dh_all[sl] + dh[:b]
+            gc = dc[:b] if dc_all is None else dc_all[sl] + dc[:b]
+            gc = gc + gh * o * (1 - tc * tc)
+            d = dgates[sl]
+            di, df, dg, do = d.chunk(4, 1)
+            torch.mul(gc, g, out=di)
+            di.mul_(i).mul_(1 - i)
+            torch.mul(gc, c_prev, out=df)
+            df.mul_(f).mul_(1 - f)
+            torch.mul(gc, i, out=dg)
+            dg.mul_(1 - g * g)
+            torch.mul(gh, tc, out=do)
+            do.mul_(o).mul_(1 - o)
+            if t > 0:
+                dh[:b] = d @ w_hh
+                dc[:b] = gc * f
+        d_data = dgates @ w_ih if ctx.needs_input_grad[0] else None
+        dw_ih = dgates.t() @ data if ctx.needs_input_grad[2] else None
+        dw_hh = dgates.t() @ h_prev_all if ctx.needs_input_grad[3] else None
+        dbias = dgates.sum(0) if any(ctx.has_bias) else None
+        db_ih = dbias if ctx.has_bias[0] and ctx.needs_input_grad[4] else None
+        db_hh = dbias if ctx.has_bias[1] and ctx.needs_input_grad[5] else None
+        return d_data, None, dw_ih, dw_hh, db_ih, db_hh
+
+
+def _packed_last(states: Tensor, batch_sizes: Tensor, lengths: Tensor) -> Tensor:
+    """Rows of the packed ``states`` at each segment's last step: the
+    segment of rank k with length L ends at step L - 1, row k."""
+    offsets = (torch.cumsum(batch_sizes, 0) - batch_sizes).to(lengths.device)
+    last = offsets[lengths - 1] + torch.arange(lengths.numel(), device=lengths.device)
+    return states.index_select(0, last)
+
+
 class _RecurrentAggregation(SegmentAggregation):
     r"""Runs a recurrent network over each node's neighbours, in their given
     order (or a random order while training, with ``shuffle=True``), and
@@ -217,11 +307,7 @@ class GRUAggregation(_RecurrentAggregation):
         batch_sizes = seq.batch_sizes.tolist()
         states = _PackedGRU.apply(seq.data, batch_sizes, r.weight_ih_l0, r.weight_hh_l0,
                                   getattr(r, "bias_ih_l0", None), getattr(r, "bias_hh_l0", None))
-        # The final state of the segment of rank k with length L sits at
-        # step L - 1, row k.
-        offsets = (torch.cumsum(seq.batch_sizes, 0) - seq.batch_sizes).to(lengths.device)
-        last = offsets[lengths - 1] + torch.arange(lengths.numel(), device=lengths.device)
-        return states, states.index_select(0, last).unsqueeze(0)
+        return states, _packed_last(states, seq.batch_sizes, lengths).unsqueeze(0)
 
     def _cell(self, x: Tensor, h: Tensor) -> Tensor:
         r = self.rnn
@@ -262,6 +348,18 @@ class LSTMAggregation(_RecurrentAggregation):
         **kwargs (optional): Further arguments of :class:`torch.nn.LSTM`.
     """
     rnn_cls = torch.nn.LSTM
+
+    def _run(self, packed, lengths):
+        r = self.rnn
+        if r.num_layers != 1 or r.proj_size:
+            return super()._run(packed, lengths)
+        seq = packed.sequence
+        h_all, c_all = _PackedLSTM.apply(seq.data, seq.batch_sizes.tolist(), r.weight_ih_l0,
+                                         r.weight_hh_l0, getattr(r, "bias_ih_l0", None),
+                                         getattr(r, "bias_hh_l0", None))
+        final = (_packed_last(h_all, seq.batch_sizes, lengths).unsqueeze(0),
+                 _packed_last(c_all, seq.batch_sizes, lengths).unsqueeze(0))
+        return h_all, final
 
     @staticmethod
     def _hidden(final):
