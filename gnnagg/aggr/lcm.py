@@ -8,6 +8,7 @@ from torch import Tensor
 from torch.nn import GRUCell, Linear, Parameter
 
 from ..ops.ragged import tree_depth, tree_plan, tree_reduce
+from ._gru import gru_half, gru_half_backward
 from .base import SegmentAggregation
 
 
@@ -31,36 +32,6 @@ class GRUPairOperator(torch.nn.Module):
         return _GRUPair.apply(a, b, weight, bias)
 
 
-def _gru_half(gi: Tensor, gh: Tensor, h: Tensor):
-    """One GRU cell update from precomputed input/hidden projections; also
-    returns what the backward pass needs."""
-    i_r, i_z, i_n = gi.chunk(3, 1)
-    h_r, h_z, h_n = gh.chunk(3, 1)
-    r = torch.sigmoid(i_r + h_r)
-    z = torch.sigmoid(i_z + h_z)
-    n = torch.tanh(torch.addcmul(i_n, r, h_n))
-    return torch.lerp(n, h, z), (r, z, n, h_n)
-
-
-def _gru_half_backward(grad: Tensor, h: Tensor, saved, dgi: Tensor, dgh: Tensor) -> Tensor:
-    """Gradients of :func:`_gru_half`: writes those w.r.t. ``gi`` and ``gh``
-    into the given views (no concatenation) and returns the direct one
-    w.r.t. ``h``. In-place arithmetic keeps memory traffic low."""
-    r, z, n, h_n = saved
-    hs = r.size(1)
-    dr_pre, dz_pre, dn_pre = dgi[:, :hs], dgi[:, hs:2 * hs], dgi[:, 2 * hs:]
-    one_minus_z = 1 - z
-    torch.mul(grad, one_minus_z, out=dn_pre)
-    dn_pre.mul_(1 - n * n)
-    torch.sub(h, n, out=dz_pre)
-    dz_pre.mul_(grad).mul_(z).mul_(one_minus_z)
-    torch.mul(dn_pre, h_n, out=dr_pre)
-    dr_pre.mul_(r).mul_(1 - r)
-    dgh[:, :2 * hs].copy_(dgi[:, :2 * hs])
-    torch.mul(dn_pre, r, out=dgh[:, 2 * hs:])
-    return grad * z
-
-
 class _GRUPair(torch.autograd.Function):
     r"""``(GRUCell(a, b) + GRUCell(b, a)) / 2`` with a hand-written backward:
     one GEMM per side gives the input and hidden projections of both
@@ -71,8 +42,8 @@ class _GRUPair(torch.autograd.Function):
         three_h = weight.size(0) // 2
         pa = torch.addmm(bias, a, weight.t()) if bias is not None else a @ weight.t()
         pb = torch.addmm(bias, b, weight.t()) if bias is not None else b @ weight.t()
-        ab, s_ab = _gru_half(pa[:, :three_h], pb[:, three_h:], b)
-        ba, s_ba = _gru_half(pb[:, :three_h], pa[:, three_h:], a)
+        ab, s_ab = gru_half(pa[:, :three_h], pb[:, three_h:], b)
+        ba, s_ba = gru_half(pb[:, :three_h], pa[:, three_h:], a)
         ctx.save_for_backward(a, b, weight, *s_ab, *s_ba)
         ctx.has_bias = bias is not None
         return (ab + ba) / 2
@@ -85,8 +56,8 @@ class _GRUPair(torch.autograd.Function):
         dpa = grad.new_empty(a.size(0), 2 * three_h)
         dpb = grad.new_empty(b.size(0), 2 * three_h)
         # a is the input of GRU(a, b) and the hidden state of GRU(b, a).
-        db_direct = _gru_half_backward(grad, b, saved[:4], dpa[:, :three_h], dpb[:, three_h:])
-        da_direct = _gru_half_backward(grad, a, saved[4:], dpb[:, :three_h], dpa[:, three_h:])
+        db_direct = gru_half_backward(grad, b, saved[:4], dpa[:, :three_h], dpb[:, three_h:])
+        da_direct = gru_half_backward(grad, a, saved[4:], dpb[:, :three_h], dpa[:, three_h:])
         da = torch.addmm(da_direct, dpa, weight)
         db = torch.addmm(db_direct, dpb, weight)
         dweight = dpa.t() @ a

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..ops.ragged import pack_segments
+from ._gru import gru_half_backward
 from .base import SegmentAggregation
 
 
@@ -66,18 +67,9 @@ class _PackedGRU(torch.autograd.Function):
             g = dstates[sl] + dh[:b]
             r, z, n, h_n = r_all[sl], z_all[sl], n_all[sl], hn_all[sl]
             dgi_t, dgh_t = dgi[sl], dgh[sl]
-            dr_pre, dz_pre, dn_pre = dgi_t[:, :hs], dgi_t[:, hs:2 * hs], dgi_t[:, 2 * hs:]
-            one_minus_z = 1 - z
-            torch.mul(g, one_minus_z, out=dn_pre)
-            dn_pre.mul_(1 - n * n)
-            torch.sub(h_prev, n, out=dz_pre)
-            dz_pre.mul_(g).mul_(z).mul_(one_minus_z)
-            torch.mul(dn_pre, h_n, out=dr_pre)
-            dr_pre.mul_(r).mul_(1 - r)
-            dgh_t[:, :2 * hs] = dgi_t[:, :2 * hs]
-            torch.mul(dn_pre, r, out=dgh_t[:, 2 * hs:])
+            direct = gru_half_backward(g, h_prev, (r, z, n, h_n), dgi_t, dgh_t)
             if t > 0:
-                dh[:b] = torch.addmm(g * z, dgh_t, w_hh)
+                dh[:b] = torch.addmm(direct, dgh_t, w_hh)
         d_data = dgi @ w_ih if ctx.needs_input_grad[0] else None
         dw_ih = dgi.t() @ data if ctx.needs_input_grad[2] else None
         dw_hh = dgh.t() @ h_prev_all if ctx.needs_input_grad[3] else None

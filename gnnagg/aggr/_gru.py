@@ -1,0 +1,33 @@
+"""GRU gate arithmetic shared by the LCM pair operator and the packed GRU."""
+import torch
+from torch import Tensor
+
+
+def gru_half(gi: Tensor, gh: Tensor, h: Tensor):
+    """One GRU cell update from precomputed input/hidden projections; also
+    returns what the backward pass needs."""
+    i_r, i_z, i_n = gi.chunk(3, 1)
+    h_r, h_z, h_n = gh.chunk(3, 1)
+    r = torch.sigmoid(i_r + h_r)
+    z = torch.sigmoid(i_z + h_z)
+    n = torch.tanh(torch.addcmul(i_n, r, h_n))
+    return torch.lerp(n, h, z), (r, z, n, h_n)
+
+
+def gru_half_backward(grad: Tensor, h: Tensor, saved, dgi: Tensor, dgh: Tensor) -> Tensor:
+    """Gradients of :func:`gru_half`: writes those w.r.t. ``gi`` and ``gh``
+    into the given views (no concatenation) and returns the direct one
+    w.r.t. ``h``. In-place arithmetic keeps memory traffic low."""
+    r, z, n, h_n = saved
+    hs = r.size(1)
+    dr_pre, dz_pre, dn_pre = dgi[:, :hs], dgi[:, hs:2 * hs], dgi[:, 2 * hs:]
+    one_minus_z = 1 - z
+    torch.mul(grad, one_minus_z, out=dn_pre)
+    dn_pre.mul_(1 - n * n)
+    torch.sub(h, n, out=dz_pre)
+    dz_pre.mul_(grad).mul_(z).mul_(one_minus_z)
+    torch.mul(dn_pre, h_n, out=dr_pre)
+    dr_pre.mul_(r).mul_(1 - r)
+    dgh[:, :2 * hs].copy_(dgi[:, :2 * hs])
+    torch.mul(dn_pre, r, out=dgh[:, 2 * hs:])
+    return grad * z
