@@ -127,3 +127,18 @@ def test_gradcheck_and_compile():
     x, index, _ = random_segments([3, 0, 2], 3)
     assert_gradcheck(LCMAggregation(3, 3), x, index, 3)
     assert_compiles(LCMAggregation(3, 3), x, index, 3, backend="aot_eager")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    from gnnagg.aggr import GRUAggregation, LSTMAggregation
+
+    x, index, _ = random_segments([3, 0, 40, 1], 8)
+    for cls in (LCMAggregation, GRUAggregation, LSTMAggregation):
+        torch.manual_seed(0)
+        cpu = cls(8, 8)
+        gpu = cls(8, 8).cuda()
+        gpu.load_state_dict(cpu.state_dict())
+        out = gpu(x.cuda(), index.cuda(), dim_size=4)
+        out.sum().backward()
+        torch.testing.assert_close(out.cpu(), cpu(x, index, dim_size=4), atol=1e-5, rtol=1e-4)

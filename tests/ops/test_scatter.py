@@ -33,13 +33,17 @@ def reference(src, index, dim_size, reduce, fill_value=None, correction=0):
     return torch.stack(rows)
 
 
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("reduce", REDUCTIONS)
-def test_scatter_matches_reference(reduce, dtype):
+def test_scatter_matches_reference(reduce, dtype, device):
     src = SRC.to(dtype)
     expected = reference(src, INDEX, DIM_SIZE, reduce)
-    out = scatter(src, INDEX, dim_size=DIM_SIZE, reduce=reduce)
-    torch.testing.assert_close(out, expected)
+    out = scatter(src.to(device), INDEX.to(device), dim_size=DIM_SIZE, reduce=reduce)
+    torch.testing.assert_close(out.cpu(), expected)
 
 
 @pytest.mark.parametrize("reduce", REDUCTIONS)
