@@ -328,11 +328,13 @@ def _fmt(entry) -> str:
 def graph_benchmark(cfg: GLOTConfig) -> Dict[str, Any]:
     """Vectorised vs. per-sentence token-graph construction on SST-2 dev
     states (the same graphs, checked before timing)."""
+    from ..datasets.glue import load_glue
     from ..nn.glot import benchmark_token_graph
+    from ..text import FrozenEncoder
 
-    setting = _glue_settings(dataclasses.replace(cfg, task="sst2", max_train=cfg.max_train or 64))[0]
-    feats = setting.eval
-    x, mask = feats.a.padded(torch.arange(len(feats)))
+    dev = load_glue("sst2", "dev")
+    feats = FrozenEncoder(cfg.model, max_length=cfg.max_length).encode(dev.text_a, desc="sst2 dev")
+    x, mask = feats.padded(torch.arange(len(feats)))
     tau = cfg.tau if cfg.tau is not None else DEFAULT_TAU["glue"]
     rows = []
     for chunk in (None, cfg.batch_size):

@@ -156,7 +156,7 @@ def build_token_graph(x: Tensor, mask: Tensor, tau: Optional[float] = 0.8,
             n = lengths[group]
             l = int(n.max())
             if right_padded:
-                h = xd.index_select(0, group)[:, :l]
+                h = xd[:, :l].index_select(0, group)
             else:
                 h = xd[group.unsqueeze(1), cols.index_select(0, group)[:, :l]]
             h = F.normalize(h.float(), dim=-1)

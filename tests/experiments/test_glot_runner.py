@@ -21,6 +21,11 @@ def write_glue(root):
             f"{i}\t{s}\tthe film\t{'entailment' if i % 2 else 'not_entailment'}"
             for i, s in enumerate(SST)]
         (root / "glue" / "RTE" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+        rows = ["index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\t"
+                "sentence2\tscore"] + [f"{i}\tg\tf\ty\to\ts\ts\t{s}\tthe film\t{i / 2:.1f}"
+                                        for i, s in enumerate(SST)]
+        (root / "glue" / "STS-B").mkdir(exist_ok=True)
+        (root / "glue" / "STS-B" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
 
 
 WORDS = " ".join(SST + ["the film"]).split() + ["the", "a"] + \
@@ -43,8 +48,10 @@ def env(tmp_path, monkeypatch, bert):
     return tmp_path, bert
 
 
-@pytest.mark.parametrize("task,pooling,seeds", [("sst2", "all", 2), ("rte", "glot,mean", 1)])
-def test_glue_smoke(env, task, pooling, seeds):
+@pytest.mark.parametrize("task,pooling,seeds,metric", [
+    ("sst2", "all", 2, "accuracy"), ("rte", "glot,mean", 1, "accuracy"),
+    ("stsb", "mean", 1, "spearman")])
+def test_glue_smoke(env, task, pooling, seeds, metric):
     tmp, bert = env
     out = tmp / f"{task}.json"
     argv = ["run", "glot", "--task", task, "--model", str(bert), "--seeds", str(seeds),
@@ -56,12 +63,12 @@ def test_glue_smoke(env, task, pooling, seeds):
     expected = ["cls", "mean", "max", "adapool", "glot"] if pooling == "all" else pooling.split(",")
     assert list(entry) == expected
     for pooler in entry.values():
-        assert pooler["metric"] == "accuracy" and pooler["eval"]["n"] == seeds
-        assert 0.0 <= pooler["eval"]["mean"] <= 1.0
+        assert pooler["metric"] == metric and pooler["eval"]["n"] == seeds
+        assert -1.0 <= pooler["eval"]["mean"] <= 1.0
         assert [len(r["curve"]) for r in pooler["runs"]] == [2] * seeds
         assert all(r["best_epoch"] in (1, 2) for r in pooler["runs"])
     assert result["sizes"][task] == {"train": 8, "val": 2, "dev": 10}
-    assert "| glot" in result["table"]
+    assert all(f"| {name}" in result["table"] for name in expected)
 
 
 def test_stress_smoke_and_pooling_choice(env):
