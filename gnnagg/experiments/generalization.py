@@ -432,8 +432,10 @@ def _int_keys(obj: Any) -> Any:
 
 
 def merge(paths: List[str]) -> Dict[str, Any]:
-    """One result from the JSON files of several runs with the same test
-    sizes and training sizes (each run's config is kept in ``configs``)."""
+    """One result from the JSON files of several runs (e.g. one per task or
+    per seed) with the same training and test sizes: the runs of each task
+    and aggregator are pooled and summarised again. Each file's config is
+    kept in ``configs``."""
     import json
 
     if not paths:
@@ -445,7 +447,7 @@ def merge(paths: List[str]) -> Dict[str, Any]:
                 parts.append(_int_keys(json.load(f)))
         except FileNotFoundError:
             raise FileNotFoundError(f"--from-json: no such file {path}") from None
-        if not isinstance(parts[-1], dict) or "summary" not in parts[-1]:
+        if not isinstance(parts[-1], dict) or "runs" not in parts[-1]:
             raise ValueError(f"{path} is not a result of 'gnnagg run generalization'")
     first = parts[0]["config"]
     for path, part in zip(paths, parts):
@@ -453,14 +455,15 @@ def merge(paths: List[str]) -> Dict[str, Any]:
             if list(part["config"][key]) != list(first[key]):
                 raise ValueError(f"{path}: {key} {part['config'][key]} differ from "
                                  f"{paths[0]}'s {first[key]}")
-    summary: Dict[str, Any] = {}
-    runs: Dict[str, Any] = {}
+    runs: Dict[str, Dict[str, List[Dict[str, Any]]]] = {}
     for part in parts:
-        summary.update(part["summary"])
-        runs.update(part["runs"])
+        for task, by_aggr in part["runs"].items():
+            for name, seeds in by_aggr.items():
+                runs.setdefault(task, {}).setdefault(name, []).extend(seeds)
     cfg = GeneralizationConfig(**{k: tuple(v) if isinstance(v, list) else v
                                   for k, v in first.items()})
-    cfg = dataclasses.replace(cfg, tasks=tuple(summary))
+    cfg = dataclasses.replace(cfg, tasks=tuple(runs))
+    summary = summarize(runs, cfg)
     return {"config": dataclasses.asdict(cfg), "configs": {p: r["config"] for p, r in zip(paths, parts)},
             "environment": environment(), "wall_time_s": sum(r["wall_time_s"] for r in parts),
             "summary": summary, "tables": tables(summary, cfg), "paper_check": paper_check(summary),
@@ -485,8 +488,9 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
     if cfg.plot:
         result["plot"] = plot(result["summary"], cfg, cfg.plot)
     for task, table in result["tables"].items():
+        seeds = max(s["val"]["n"] for s in result["summary"][task].values())
         print(f"\n## {task}: test accuracy (%) by set size, mean +- std over "
-              f"{len(cfg.seeds)} seed(s); trained on sizes "
+              f"{seeds} seed(s); trained on sizes "
               f"{cfg.train_sizes[0]}-{cfg.train_sizes[1]}\n\n{table}")
     if result["paper_check"] is not None:
         print(f"\nsecond_min bar (LCM >= 90% at 32; >= 20 points over sum/mean/max at >= 64): "

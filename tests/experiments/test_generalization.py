@@ -95,11 +95,18 @@ def test_merge_runs(tmp_path):
     for task in ("max", "parity"):
         cli_main(["run", "generalization", "--tasks", task, "--aggregators", "sum", "lcm",
                   *TINY, "--out", str(tmp_path / f"{task}.json")])
+    cli_main(["run", "generalization", "--tasks", "max", "--aggregators", "sum", "lcm",
+              *TINY[2:], "--seeds", "1", "--out", str(tmp_path / "max1.json")])
     cli_main(["run", "generalization", "--from-json", str(tmp_path / "max.json"),
-              str(tmp_path / "parity.json"), "--out", str(tmp_path / "all.json")])
+              str(tmp_path / "max1.json"), str(tmp_path / "parity.json"),
+              "--out", str(tmp_path / "all.json")])
     merged = json.loads((tmp_path / "all.json").read_text())
     assert set(merged["summary"]) == {"max", "parity"}
-    assert merged["summary"]["max"] == json.loads((tmp_path / "max.json").read_text())["summary"]["max"]
+    assert merged["summary"]["parity"] == json.loads((tmp_path / "parity.json").read_text())["summary"]["parity"]
+    one = [json.loads((tmp_path / f).read_text())["summary"]["max"]["lcm"]["test"]["8"]["mean"]
+           for f in ("max.json", "max1.json")]
+    pooled = merged["summary"]["max"]["lcm"]["test"]["8"]
+    assert pooled["n"] == 2 and pooled["mean"] == pytest.approx(sum(one) / 2)
     assert (tmp_path / "all.png").exists() and set(merged["tables"]) == {"max", "parity"}
     with pytest.raises(FileNotFoundError, match="no such file"):
         gen.merge([str(tmp_path / "missing.json")])
