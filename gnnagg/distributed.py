@@ -21,6 +21,7 @@ A runner
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
@@ -228,6 +229,18 @@ def broadcast(obj: Any, ctx: Context) -> Any:
 def barrier(ctx: Context) -> None:
     if ctx.distributed:
         dist.barrier()
+
+
+@contextlib.contextmanager
+def local_main_first(ctx: Context):
+    """Run the block on each machine's local rank 0 first, then on the
+    others: e.g. processing a data set into a cache that other local ranks
+    then only read."""
+    if ctx.local_rank != 0:
+        barrier(ctx)
+    yield
+    if ctx.local_rank == 0:
+        barrier(ctx)
 
 
 def sync_buffers(model: torch.nn.Module, ctx: Context) -> None:

@@ -355,6 +355,9 @@ TASKS: Dict[str, Callable[[D.Context, OGBConfig, int], Dict[str, Any]]] = {
 
 
 def _all_runs(ctx: D.Context, config: OGBConfig) -> List[Dict[str, Any]]:
+    # Under torchrun nobody prepared the data before the workers started.
+    with D.local_main_first(ctx):
+        _loaders()[task_of(config.dataset)](config.dataset)
     return [TASKS[task_of(config.dataset)](ctx, config, r) for r in range(config.runs)]
 
 
@@ -365,8 +368,10 @@ def run(config: OGBConfig) -> Dict[str, Any]:
     if config.runs < 1 or config.epochs < 1:
         raise ValueError(f"runs and epochs must be positive (got {config.runs}, {config.epochs})")
     task = task_of(config.dataset)
-    # Prepare the data set once here, so that workers only read processed files.
-    _loaders()[task](config.dataset)
+    if config.world_size > 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        # Prepare the data set once here, so that spawned workers only read
+        # processed files (under torchrun, see _all_runs).
+        _loaders()[task](config.dataset)
     runs = D.launch(_all_runs, (config,), world_size=config.world_size, device=config.device)
     if runs is None:  # a non-zero rank under torchrun
         return None
