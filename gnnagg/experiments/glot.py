@@ -62,6 +62,8 @@ class GLOTConfig:
     aggr: Optional[str] = dataclasses.field(default=None, metadata={
         "help": "GLOT aggregator for gnnagg.aggr.resolve (default: the conv's own)"})
     attention: int = dataclasses.field(default=256, metadata={"help": "readout hidden size"})
+    pair: str = dataclasses.field(default="concat", metadata={
+        "help": "sentence-pair features: concat [a, b] (the paper) or sbert [a, b, |a-b|, a*b]"})
     ratios: Tuple[float, ...] = (0.2, 0.5, 0.8, 0.9)
     stress_train: int = 2000
     stress_test: int = 500
@@ -237,20 +239,33 @@ SETTINGS: Dict[str, Callable[[GLOTConfig], List[Setting]]] = {
 
 # Model and training #########################################################
 
+#: How two pooled sentences form the head's input: (function, width factor).
+#: A linear head on ``concat`` scores a pair as f(a) + g(b), with no
+#: interaction; ``sbert`` adds the features of Sentence-BERT
+#: (https://arxiv.org/abs/1908.10084).
+PAIR_FEATURES: Dict[str, Tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], int]] = {
+    "concat": (lambda a, b: torch.cat([a, b], dim=-1), 2),
+    "sbert": (lambda a, b: torch.cat([a, b, (a - b).abs(), a * b], dim=-1), 4),
+}
+
+
 class SentenceModel(torch.nn.Module):
     """A pooler and a linear head; sentence pairs share the pooler and the
-    two pooled vectors are concatenated."""
+    two pooled vectors are combined by ``pair`` (see ``PAIR_FEATURES``)."""
 
-    def __init__(self, pooler: torch.nn.Module, num_outputs: int, pair: bool):
+    def __init__(self, pooler: torch.nn.Module, num_outputs: int, pair: Optional[str]):
         super().__init__()
+        if pair is not None and pair not in PAIR_FEATURES:
+            raise ValueError(f"unknown pair features '{pair}'; choose from {sorted(PAIR_FEATURES)}")
         self.pooler = pooler
         self.pair = pair
-        self.head = torch.nn.Linear(pooler.out_channels * (2 if pair else 1), num_outputs)
+        width = PAIR_FEATURES[pair][1] if pair is not None else 1
+        self.head = torch.nn.Linear(pooler.out_channels * width, num_outputs)
 
     def forward(self, feats: Features, idx: torch.Tensor) -> torch.Tensor:
         z = self.pooler(*feats.a.padded(idx))
-        if self.pair:
-            z = torch.cat([z, self.pooler(*feats.b.padded(idx))], dim=-1)
+        if self.pair is not None:
+            z = PAIR_FEATURES[self.pair][0](z, self.pooler(*feats.b.padded(idx)))
         return self.head(z)
 
 
@@ -265,7 +280,8 @@ def _predict(model: SentenceModel, feats: Features, regression: bool, batch: int
 def train_one(cfg: GLOTConfig, setting: Setting, pooler_name: str, seed: int) -> Dict[str, Any]:
     set_seed(seed)
     pooler = POOLER_BUILDERS[pooler_name](cfg, setting.train.a.dim)
-    model = SentenceModel(pooler, setting.num_outputs, setting.train.b is not None)
+    model = SentenceModel(pooler, setting.num_outputs,
+                          cfg.pair if setting.train.b is not None else None)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     loss_fn = torch.nn.MSELoss() if setting.regression else torch.nn.CrossEntropyLoss()
     metric = METRICS[setting.metric]
@@ -360,6 +376,8 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
     if cfg.task not in SETTINGS:
         raise ValueError(f"unknown task '{cfg.task}'; choose from {sorted(SETTINGS)} or graph-bench")
     pooler_names(cfg.pooling)  # fail before encoding
+    if cfg.pair not in PAIR_FEATURES:
+        raise ValueError(f"unknown --pair '{cfg.pair}'; choose from {sorted(PAIR_FEATURES)}")
     if cfg.seeds < 1 or cfg.epochs < 1:
         raise ValueError("seeds and epochs must be positive")
     settings = SETTINGS[cfg.task](cfg)

@@ -55,6 +55,7 @@ def test_glue_smoke(env, task, pooling, seeds, metric):
     tmp, bert = env
     out = tmp / f"{task}.json"
     argv = ["run", "glot", "--task", task, "--model", str(bert), "--seeds", str(seeds),
+            "--pair", "sbert" if task == "rte" else "concat",
             "--epochs", "2", "--pooling", pooling, "--max-length", "16", "--hidden", "8",
             "--attention", "8", "--tau", "0.0", "--val-fraction", "0.2", "--out", str(out)]
     assert cli_main(argv) == 0
@@ -91,5 +92,7 @@ def test_graph_bench_and_errors(env, capsys):
     assert "speedup" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown pooling"):
         cli_main(["run", "glot", "--task", "sst2", "--pooling", "median"])
+    with pytest.raises(ValueError, match="unknown --pair"):
+        cli_main(["run", "glot", "--task", "rte", "--pair", "diff"])
     with pytest.raises(ValueError, match="unknown task"):
         cli_main(["run", "glot", "--task", "qnli"])
