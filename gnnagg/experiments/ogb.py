@@ -60,7 +60,8 @@ class OGBConfig:
     jk: str = dataclasses.field(default="last", metadata={"help": "jumping knowledge: last, sum"})
     pooling: str = dataclasses.field(default="mean", metadata={"help": "graph pooling aggregator"})
     amp: bool = dataclasses.field(default=False, metadata={
-        "help": "bfloat16 autocast for the forward pass (about 2x faster on CPUs with AVX512-BF16)"})
+        "help": "bfloat16 autocast for the forward pass (about 2x faster on CPUs with "
+                "AVX512-BF16; on CPU memory grows with every new batch shape, see docs/ogb.md)"})
     subset: Optional[int] = dataclasses.field(default=None, metadata={
         "help": "use only the first N graphs of each split (smoke tests)"})
     world_size: int = dataclasses.field(default=1, metadata={
