@@ -313,13 +313,24 @@ def summarize(runs: Dict[str, Dict[str, List[Dict[str, Any]]]], cfg: Generalizat
     return summary
 
 
+def constant_baseline(task: str, cfg: GeneralizationConfig) -> Dict[int, float]:
+    """Accuracy of always answering the most frequent label of each test set
+    (large sets make some answers likely: max 255, second-minimum 0)."""
+    out = {}
+    for size, batch in make_data(task, dataclasses.replace(cfg, train_sets=0, val_sets=0))["test"].items():
+        out[size] = float(torch.bincount(batch.y).max()) / max(batch.num_sets, 1)
+    return out
+
+
 def tables(summary: Dict[str, Any], cfg: GeneralizationConfig) -> Dict[str, str]:
     out = {}
     train_max = cfg.train_sizes[1]
     for task, by_aggr in summary.items():
         header = ["aggregator"] + [f"d={s}" for s in cfg.test_sizes] + \
             ["s/epoch", f"depth d={train_max}/{cfg.test_sizes[-1]}"]
-        rows = []
+        const = constant_baseline(task, cfg)
+        rows = [["(most frequent label)"] + [f"{100 * const[size]:.1f}" for size in cfg.test_sizes]
+                + ["-", "-"]]
         for name, s in by_aggr.items():
             rows.append([s["label"]] + [fmt(s["test"][size], digits=1) for size in cfg.test_sizes] +
                         [f"{s['epoch_time_s']['mean']:.2f}",

@@ -110,3 +110,14 @@ def test_merge_runs(tmp_path):
     assert (tmp_path / "all.png").exists() and set(merged["tables"]) == {"max", "parity"}
     with pytest.raises(FileNotFoundError, match="no such file"):
         gen.merge([str(tmp_path / "missing.json")])
+
+
+def test_constant_baseline():
+    from collections import Counter
+
+    cfg = gen.GeneralizationConfig(bits=1, test_sizes=(2, 6), test_sets=200)
+    base = gen.constant_baseline("max", cfg)
+    for size in (2, 6):
+        y = gen.make_data("max", cfg)["test"][size].y.tolist()
+        assert base[size] == Counter(y).most_common(1)[0][1] / len(y)
+    assert base[6] > base[2] > 0.5  # a set of 1-bit integers rarely lacks a 1
