@@ -36,6 +36,17 @@ def main() -> None:
                          for d in DATASETS] for label, stem in ROWS]
     print()
     print(format_table(["model (s per run, epochs)"] + DATASETS, timing))
+    tried = sorted(RESULTS.glob("tried-*.json"))
+    if tried:
+        rows = []
+        for path in tried:
+            result = json.loads(path.read_text())
+            s = result["summary"]
+            rows.append([path.stem[len("tried-"):], cell(path, "test_macro_f1"),
+                         cell(path, "test_micro_f1"),
+                         f"{s['epochs_run']['mean']:.0f}", f"{s['seconds']['mean']:.0f}"])
+        print()
+        print(format_table(["variant", "Macro-F1", "Micro-F1", "epochs", "s/run"], rows))
 
 
 if __name__ == "__main__":
