@@ -340,7 +340,7 @@ def node_run(ctx: D.Context, config: OGBConfig, run: int) -> Dict[str, Any]:
         scores = {k: evaluator.eval({"y_true": data.y[split[k]].view(-1, 1),
                                      "y_pred": pred[split[k]]})[evaluator.eval_metric]
                   for k in ("valid", "test")}
-        history.append({"epoch": epoch, "loss": float(loss), **scores, "train_seconds": train_s})
+        history.append({"epoch": epoch, "loss": loss.item(), **scores, "train_seconds": train_s})
         if scores["valid"] > best["valid"]:
             best = {"epoch": epoch, **scores}
     return {"run": run, "seed": seed, "epochs": len(history), "best": best,
@@ -353,6 +353,8 @@ TASKS: Dict[str, Callable[[D.Context, OGBConfig, int], Dict[str, Any]]] = {
     "ogbg": graph_run,
     "ogbn": node_run,
 }
+#: Whether a task trains data-parallel over several processes.
+MULTI_PROCESS: Dict[str, bool] = {"ogbg": True, "ogbn": False}
 
 
 def _all_runs(ctx: D.Context, config: OGBConfig) -> List[Dict[str, Any]]:
@@ -369,6 +371,9 @@ def run(config: OGBConfig) -> Dict[str, Any]:
     if config.runs < 1 or config.epochs < 1:
         raise ValueError(f"runs and epochs must be positive (got {config.runs}, {config.epochs})")
     task = task_of(config.dataset)
+    if config.world_size > 1 and not MULTI_PROCESS[task]:
+        raise ValueError(f"{config.dataset}: node property prediction trains full-batch "
+                         f"on one process; use --world-size 1")
     if config.world_size > 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         # Prepare the data set once here, so that spawned workers only read
         # processed files (under torchrun, see _all_runs).

@@ -162,3 +162,36 @@ def test_missing_data_names_files(tmp_path, monkeypatch):
     message = str(info.value)
     assert "ogb/ogbg_molfreesolv/raw/node-feat.csv.gz" in message
     assert str(tmp_path / "empty") in message
+
+
+def test_node_task_full_batch_on_a_stand_in(monkeypatch):
+    """ogbn sets are not offline: the node path runs on a tiny stand-in with
+    ogbn-arxiv's name (and Evaluator)."""
+    from torch_geometric.data import Data
+
+    from gnnagg.experiments import ogb
+
+    class StandIn:
+        def __init__(self):
+            gen = torch.Generator().manual_seed(0)
+            y = torch.arange(30) % 3
+            x = torch.nn.functional.one_hot(y, 3).float() + 0.1 * torch.randn(30, 3, generator=gen)
+            ring = torch.arange(30)
+            self.data = Data(x=x, edge_index=torch.stack([ring, (ring + 1) % 30]),
+                             y=y.view(-1, 1))
+
+        def __getitem__(self, i):
+            return self.data
+
+        def get_idx_split(self):
+            p = torch.randperm(30, generator=torch.Generator().manual_seed(1))
+            return {"train": p[:18], "valid": p[18:24], "test": p[24:]}
+
+    monkeypatch.setattr(ogb, "_loaders", lambda: {"ogbn": lambda name: StandIn()})
+    result = ogb.run(ogb.OGBConfig(dataset="ogbn-arxiv", model="sage", aggr="mean", runs=2,
+                                   epochs=30, lr=0.05, num_layers=2, hidden_channels=16))
+    assert result["metric"] == "acc" and result["summary"]["test"]["n"] == 2
+    assert result["summary"]["valid"]["mean"] > 0.6  # separable features: learnt
+    with pytest.raises(ValueError, match="world-size 1"):
+        ogb.run(ogb.OGBConfig(dataset="ogbn-arxiv", model="gcn", world_size=2, runs=1,
+                              epochs=1))
