@@ -3,7 +3,7 @@
 # (one process per seed, one thread each). Every run checkpoints each epoch
 # into $WORK/ckpt/<name>; rerunning this script resumes them.
 set -euo pipefail
-export GNNAGG_DATA=${GNNAGG_DATA:-/work/shared/data} GNNAGG_CACHE=${GNNAGG_CACHE:-/tmp/gnnagg-cache}
+export GNNAGG_DATA=${GNNAGG_DATA:-../shared/data} GNNAGG_CACHE=${GNNAGG_CACHE:-/tmp/gnnagg-cache}
 export GNNAGG_THREADS=1
 WORK=${WORK:-/tmp/ogb7}
 EPOCHS=${EPOCHS:-20}
