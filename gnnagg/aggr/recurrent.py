@@ -12,6 +12,14 @@ from ._gru import gru_half_backward
 from .base import SegmentAggregation
 
 
+def _step_offsets(batch_sizes):
+    """Row where each step of a packed batch starts."""
+    offsets = [0]
+    for b in batch_sizes[:-1]:
+        offsets.append(offsets[-1] + b)
+    return offsets
+
+
 class _PackedGRU(torch.autograd.Function):
     r"""A single-layer GRU over a packed (time-major, shrinking) batch with a
     hand-written backward pass (backpropagation through time over the same
@@ -53,9 +61,7 @@ class _PackedGRU(torch.autograd.Function):
         dgh = data.new_empty(num, 3 * hs)
         h_prev_all = data.new_zeros(num, hs)
         dh = data.new_zeros(batch_sizes[0] if batch_sizes else 0, hs)
-        offsets = [0]
-        for b in batch_sizes[:-1]:
-            offsets.append(offsets[-1] + b)
+        offsets = _step_offsets(batch_sizes)
         for t in range(len(batch_sizes) - 1, -1, -1):
             b, off = batch_sizes[t], offsets[t]
             sl = slice(off, off + b)
@@ -123,9 +129,7 @@ class _PackedLSTM(torch.autograd.Function):
         first = batch_sizes[0] if batch_sizes else 0
         dh, dc = data.new_zeros(first, hs), data.new_zeros(first, hs)
         zeros = data.new_zeros(first, hs)
-        offsets = [0]
-        for b in batch_sizes[:-1]:
-            offsets.append(offsets[-1] + b)
+        offsets = _step_offsets(batch_sizes)
         for t in range(len(batch_sizes) - 1, -1, -1):
             b, off = batch_sizes[t], offsets[t]
             sl = slice(off, off + b)

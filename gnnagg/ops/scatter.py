@@ -97,17 +97,18 @@ def _scatter_flat(x: Tensor, index: Tensor, dim_size: int, reduce: str,
                   fill_value: Optional[float], correction: int) -> Tensor:
     """Reduce rows of a 2-D ``x`` by ``index`` into ``dim_size`` rows."""
     f = x.size(1)
+    # Segment sizes, only where they are needed (not on the plain sum path).
+    needs_counts = reduce in ("mean", "var", "std", "logsumexp") or fill_value is not None
+    counts = _counts(index, dim_size) if needs_counts else None
     if reduce in ("sum", "add", "mean", "var", "std"):
         out = x.new_zeros(dim_size, f).index_add_(0, index, x)
-        if reduce in ("sum", "add"):
-            empty_default = 0.0
-        else:
-            count = _counts(index, dim_size).clamp_(min=1).to(x.dtype).unsqueeze(1)
-            out = out / count
+        empty_default = 0.0
+        if reduce not in ("sum", "add"):
+            n = counts.to(x.dtype).unsqueeze(1)
+            out = out / n.clamp(min=1)
             if reduce in ("var", "std"):
                 dev = x - _gather(out, index)
                 sq = x.new_zeros(dim_size, f).index_add_(0, index, dev * dev)
-                n = _counts(index, dim_size).to(x.dtype).unsqueeze(1)
                 out = sq / (n - correction).clamp(min=1)
                 if reduce == "std":
                     # sqrt has an infinite slope at 0: constant and empty
@@ -115,7 +116,6 @@ def _scatter_flat(x: Tensor, index: Tensor, dim_size: int, reduce: str,
                     positive = out > 1e-12
                     out = torch.where(positive, out.clamp(min=1e-12).sqrt(),
                                       out.new_zeros(()))
-            empty_default = 0.0
     elif reduce in ("min", "max", "mul", "prod"):
         op = {"min": "amin", "max": "amax", "mul": "prod", "prod": "prod"}[reduce]
         empty_default = 1.0 if op == "prod" else 0.0
@@ -133,7 +133,7 @@ def _scatter_flat(x: Tensor, index: Tensor, dim_size: int, reduce: str,
         raise ValueError(f"unknown reduction '{reduce}' (expected one of {REDUCTIONS})")
 
     if fill_value is not None and fill_value != empty_default or reduce == "logsumexp":
-        empty = _counts(index, dim_size) == 0
+        empty = counts == 0
         if bool(empty.any()):
             value = empty_default if fill_value is None else fill_value
             out = torch.where(empty.unsqueeze(1), out.new_full((), value), out)

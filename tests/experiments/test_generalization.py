@@ -6,13 +6,7 @@ import torch
 from gnnagg.cli import main as cli_main
 from gnnagg.experiments import generalization as gen
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models: threads only add synchronisation (and CI machines are shared).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = ["--seeds", "0", "--epochs", "2", "--train-sets", "64", "--val-sets", "16",

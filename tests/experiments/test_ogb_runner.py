@@ -6,19 +6,12 @@ import torch
 
 from gnnagg.datasets.store import MissingDataError
 
-pytestmark = pytest.mark.skipif(not os.environ.get("GNNAGG_DATA"),
-                                reason="GNNAGG_DATA is not set (needs the offline OGB copies)")
+pytestmark = [pytest.mark.skipif(not os.environ.get("GNNAGG_DATA"),
+                                 reason="GNNAGG_DATA is not set (needs the offline OGB copies)"),
+              pytest.mark.usefixtures("one_thread")]
 
 TINY = dict(dataset="ogbg-molesol", model="gin", runs=1, epochs=2, batch_size=8,
             num_layers=2, hidden_channels=16, subset=24)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
