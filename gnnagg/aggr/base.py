@@ -1,7 +1,8 @@
 """What every gnnagg aggregator shares on top of PyG's ``Aggregation``."""
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
+import functools
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -9,6 +10,26 @@ from torch_geometric.nn.aggr import Aggregation
 
 from ..ops.checks import check_dim_size, check_index, check_ptr, normalize_dim
 from ..ops.ragged import sort_segments
+
+
+def full_precision(forward: Callable) -> Callable:
+    """Run an aggregator's ``forward`` in float32 when autocast is on.
+
+    The learned aggregators (LCM, GRU, LSTM) use hand-written autograd
+    functions whose matrix products and gates must agree on one dtype;
+    under ``torch.autocast`` their inputs would arrive as a mix of float32
+    and bfloat16/float16. Inside this wrapper autocast is off and the
+    elements are float32; the surrounding model keeps its mixed precision.
+    """
+    @functools.wraps(forward)
+    def wrapper(self, x: Tensor, *args, **kwargs):
+        device_type = x.device.type
+        if torch.is_autocast_enabled(device_type):
+            with torch.autocast(device_type, enabled=False):
+                return forward(self, x.float(), *args, **kwargs)
+        return forward(self, x, *args, **kwargs)
+
+    return wrapper
 
 
 class Segments(NamedTuple):

@@ -9,7 +9,7 @@ from torch.nn import GRUCell, Linear, Parameter
 
 from ..ops.ragged import tree_depth, tree_plan, tree_reduce
 from ._gru import gru_half, gru_half_backward
-from .base import SegmentAggregation
+from .base import SegmentAggregation, full_precision
 
 
 class GRUPairOperator(torch.nn.Module):
@@ -166,6 +166,7 @@ class LCMAggregation(SegmentAggregation):
         with torch.no_grad():
             self.identity.zero_()
 
+    @full_precision
     def forward(self, x: Tensor, index: Optional[Tensor] = None, ptr: Optional[Tensor] = None,
                 dim_size: Optional[int] = None, dim: int = -2,
                 max_num_elements: Optional[int] = None) -> Tensor:

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ..ops.ragged import pack_segments
 from ._gru import gru_half_backward
-from .base import SegmentAggregation
+from .base import SegmentAggregation, full_precision
 
 
 def _step_offsets(batch_sizes):
@@ -215,6 +215,7 @@ class _RecurrentAggregation(SegmentAggregation):
     def reset_parameters(self) -> None:
         self.rnn.reset_parameters()
 
+    @full_precision
     def forward(self, x: Tensor, index: Optional[Tensor] = None, ptr: Optional[Tensor] = None,
                 dim_size: Optional[int] = None, dim: int = -2,
                 max_num_elements: Optional[int] = None) -> Tensor:

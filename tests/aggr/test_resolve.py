@@ -38,3 +38,22 @@ def test_modules_and_classes():
         resolve("nope")
     with pytest.raises(TypeError):
         resolve(3)
+
+
+@pytest.mark.parametrize("name", ["lcm", "gru", "lstm"])
+def test_learned_aggregators_under_bf16_autocast(name):
+    # Inside a bf16 autocast region the learned aggregators run in float32:
+    # same output as without autocast, and gradients reach the input.
+    torch.manual_seed(0)
+    aggr = resolve(name, in_channels=8, out_channels=8)
+    lin = torch.nn.Linear(8, 8)
+    x = torch.randn(20, 8, requires_grad=True)
+    index = torch.tensor([0] * 7 + [1] * 3 + [3] * 10)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        h = lin(x)
+        assert h.dtype == torch.bfloat16
+        out = aggr(h, index, dim_size=4)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, aggr(h.detach().float(), index, dim_size=4))
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
