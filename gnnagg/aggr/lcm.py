@@ -86,6 +86,7 @@ class MLPPairOperator(torch.nn.Module):
 
 
 OPERATORS = {"gru": GRUPairOperator, "mlp": MLPPairOperator}
+ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "none": lambda h: h}
 
 
 class LCMAggregation(SegmentAggregation):
@@ -120,8 +121,16 @@ class LCMAggregation(SegmentAggregation):
         in_channels (int): Size of each input element.
         out_channels (int): Size of each output.
         project (bool, optional): Apply :math:`\sigma(\mathbf{W}\cdot+\mathbf{b})`
-            (a linear map and ReLU) before reducing; required when
+            (a linear map and ``activation``) before reducing; required when
             ``in_channels != out_channels``. (default: :obj:`True`)
+        activation (str, optional): The leaf nonlinearity :math:`\sigma`:
+            ``'relu'``, ``'tanh'`` or ``'none'``; :obj:`None` means ``'relu'``
+            with ``project`` (as PyG) and ``'none'`` without. ``'tanh'`` keeps
+            the leaves in :math:`(-1, 1)`, the range of the GRU operator's
+            outputs, so every level of the tree lives in the same box and
+            trees deeper than those seen in training feed the operator inputs
+            of the scale it was trained on; with unbounded leaves the scale of
+            a state depends on its depth. (default: :obj:`None`)
         operator (str, optional): ``'gru'`` (PyG's pair operator) or ``'mlp'``
             (:class:`MLPPairOperator`). (default: :obj:`"gru"`)
         learn_identity (bool, optional): Learn the value of empty
@@ -137,19 +146,26 @@ class LCMAggregation(SegmentAggregation):
 
     def __init__(self, in_channels: int, out_channels: int, project: bool = True,
                  operator: str = "gru", learn_identity: bool = True,
-                 assoc_samples: int = 0, shuffle: bool = False) -> None:
+                 assoc_samples: int = 0, shuffle: bool = False,
+                 activation: Optional[str] = None) -> None:
         super().__init__(shuffle=shuffle)
         if in_channels != out_channels and not project:
             raise ValueError(f"LCMAggregation needs project=True when in_channels "
                              f"({in_channels}) != out_channels ({out_channels})")
         if operator not in OPERATORS:
             raise ValueError(f"unknown operator '{operator}' (expected one of {sorted(OPERATORS)})")
+        if activation is None:
+            activation = "relu" if project else "none"
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation '{activation}' (expected one of "
+                             f"{sorted(ACTIVATIONS)})")
         if assoc_samples < 0:
             raise ValueError(f"assoc_samples must be >= 0 (got {assoc_samples})")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.project = project
         self.operator_name = operator
+        self.activation = activation
         self.assoc_samples = assoc_samples
         self.lin = Linear(in_channels, out_channels) if project else None
         self.op = OPERATORS[operator](out_channels)
@@ -176,7 +192,8 @@ class LCMAggregation(SegmentAggregation):
             raise ValueError(f"LCMAggregation expects {self.in_channels} input channels, "
                              f"got {h.size(1)} (input shape {tuple(x.shape)})")
         if self.lin is not None:
-            h = torch.relu(self.lin(h))
+            h = self.lin(h)
+        h = ACTIVATIONS[self.activation](h)
         if self.training and self.assoc_samples > 0 and h.size(0) > 0:
             self.reg_loss = self.associativity_loss(h, self.assoc_samples)
         else:
@@ -198,4 +215,5 @@ class LCMAggregation(SegmentAggregation):
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
-                f"project={self.project}, operator='{self.operator_name}')")
+                f"project={self.project}, operator='{self.operator_name}', "
+                f"activation='{self.activation}')")

@@ -68,6 +68,15 @@ def _pyg(name: str) -> Callable[[int, "GeneralizationConfig"], Aggregation]:
     return lambda c, cfg: getattr(pyg_aggr, name)(c, c)
 
 
+def _lcm(c: int, **kwargs: Any) -> Aggregation:
+    # The encoder already ends in a linear map, so the leaves are its output
+    # squashed by tanh into (-1, 1), the range of the GRU operator's outputs:
+    # every tree level then lives in the same box (see LCMAggregation's
+    # ``activation``; the ``lcm_relu`` ablation shows the difference).
+    return resolve("lcm", in_channels=c, out_channels=c, project=False, activation="tanh",
+                   **kwargs)
+
+
 _one = lambda d: 1
 _log = lambda d: math.ceil(math.log2(d)) if d > 1 else 0
 _linear = lambda d: d
@@ -82,12 +91,16 @@ AGGREGATORS: Dict[str, AggregatorSpec] = {
     "pyg_lcm": AggregatorSpec(_pyg("LCMAggregation"), "LCM (PyG)", _log),
     "gru": AggregatorSpec(lambda c, cfg: resolve("gru", in_channels=c, out_channels=c), "GRU"),
     "lstm": AggregatorSpec(lambda c, cfg: resolve("lstm", in_channels=c, out_channels=c), "LSTM"),
-    "lcm": AggregatorSpec(lambda c, cfg: resolve("lcm", in_channels=c, out_channels=c), "LCM"),
-    "lcm_assoc": AggregatorSpec(
-        lambda c, cfg: resolve("lcm", in_channels=c, out_channels=c,
-                               assoc_samples=cfg.assoc_samples),
-        "LCM + assoc. reg.", regularized=True),
+    "lcm": AggregatorSpec(lambda c, cfg: _lcm(c), "LCM"),
+    "lcm_assoc": AggregatorSpec(lambda c, cfg: _lcm(c, assoc_samples=cfg.assoc_samples),
+                                "LCM + assoc. reg.", regularized=True),
+    # ablation, not run by default: LCM's default leaves, ReLU(W h + b) as in PyG
+    "lcm_relu": AggregatorSpec(lambda c, cfg: resolve("lcm", in_channels=c, out_channels=c),
+                               "LCM, ReLU-projected leaves"),
 }
+
+#: What runs when ``--aggregators`` is not given.
+DEFAULT_AGGREGATORS = tuple(a for a in AGGREGATORS if a != "lcm_relu")
 
 
 def aggregator_depth(name: str, aggr: Aggregation, max_size: int) -> int:
@@ -103,7 +116,7 @@ def aggregator_depth(name: str, aggr: Aggregation, max_size: int) -> int:
 @dataclass
 class GeneralizationConfig:
     tasks: Tuple[str, ...] = field(default=tuple(TASKS), metadata={"help": f"tasks, of {list(TASKS)}"})
-    aggregators: Tuple[str, ...] = field(default=tuple(AGGREGATORS),
+    aggregators: Tuple[str, ...] = field(default=DEFAULT_AGGREGATORS,
                                          metadata={"help": f"aggregators, of {list(AGGREGATORS)}"})
     seeds: Tuple[int, ...] = field(default=(0, 1, 2), metadata={"help": "model seeds"})
     bits: int = field(default=8, metadata={"help": "bits per integer"})
@@ -120,6 +133,8 @@ class GeneralizationConfig:
     epochs: int = field(default=15, metadata={"help": "training epochs"})
     batch_size: int = field(default=128, metadata={"help": "sets per training step"})
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
+    lr_schedule: str = field(default="constant", metadata={
+        "help": "'constant' or 'cosine' (decays to 0 over all training steps)"})
     assoc_samples: int = field(default=256, metadata={"help": "triples per step for the LCM associativity regulariser"})
     assoc_weight: float = field(default=0.1, metadata={"help": "weight of the associativity regulariser"})
     data_seed: int = field(default=0, metadata={"help": "seed of the training/validation/test sets"})
@@ -141,6 +156,8 @@ def validate(cfg: GeneralizationConfig) -> None:
         raise ValueError(f"--train-sizes takes MIN MAX (got {list(cfg.train_sizes)})")
     if cfg.encoding not in ("bits", "embedding"):
         raise ValueError(f"--encoding must be 'bits' or 'embedding' (got '{cfg.encoding}')")
+    if cfg.lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"--lr-schedule must be 'constant' or 'cosine' (got '{cfg.lr_schedule}')")
     if cfg.target not in ("bits", "class"):
         raise ValueError(f"--target must be 'bits' or 'class' (got '{cfg.target}')")
     for name in ("epochs", "batch_size", "train_sets", "val_sets", "test_sets", "channels"):
@@ -249,6 +266,9 @@ def train_one(task: str, name: str, seed: int, cfg: GeneralizationConfig,
     model = SetModel(aggr, cfg.bits, cfg.channels, target.num_outputs, cfg.encoding)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     train: SetBatch = data["train"]
+    steps = cfg.epochs * math.ceil(train.num_sets / cfg.batch_size)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+             if cfg.lr_schedule == "cosine" else None)
     gen = torch.Generator().manual_seed(seed)
     best_val, best_state, best_epoch = -1.0, None, 0
     epoch_times, losses = [], []
@@ -265,6 +285,8 @@ def train_one(task: str, name: str, seed: int, cfg: GeneralizationConfig,
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             total += float(loss.detach()) * batch.num_sets
         epoch_times.append(time.perf_counter() - tic)
         losses.append(total / train.num_sets)

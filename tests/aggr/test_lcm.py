@@ -111,7 +111,23 @@ def test_shuffle_only_in_training():
 def test_depth_and_repr():
     aggr = LCMAggregation(4, 8)
     assert [aggr.depth(d) for d in (1, 2, 16, 17, 1000)] == [0, 1, 4, 5, 10]
-    assert repr(aggr) == "LCMAggregation(4, 8, project=True, operator='gru')"
+    assert repr(aggr) == "LCMAggregation(4, 8, project=True, operator='gru', activation='relu')"
+    assert LCMAggregation(4, 4, project=False).activation == "none"
+
+
+def test_tanh_leaves_keep_every_tree_level_bounded():
+    # With leaves in (-1, 1) each GRU merge is a convex mix of tanh values and
+    # its arguments, so even a 4096-element tree stays inside the box.
+    torch.manual_seed(0)
+    aggr = LCMAggregation(8, 8, project=False, activation="tanh")
+    x = 50 * torch.randn(4096, 8)
+    out = aggr(x, torch.zeros(4096, dtype=torch.long))
+    assert out.abs().max() < 1
+    expected = LCMAggregation(8, 8, project=False)
+    expected.load_state_dict(aggr.state_dict())
+    torch.testing.assert_close(out, expected(torch.tanh(x), torch.zeros(4096, dtype=torch.long)))
+    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
+        LCMAggregation(8, 8, activation="gelu")
 
 
 def test_multidimensional_messages():

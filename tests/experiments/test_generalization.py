@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -50,6 +51,19 @@ def test_same_seed_same_result():
     assert a["loss"] == b["loss"] and a["test"] == b["test"]
 
 
+def test_cosine_schedule_changes_training_and_lcm_leaves_are_tanh():
+    cfg = gen.GeneralizationConfig(seeds=(0,), epochs=3, train_sets=64, val_sets=8, test_sets=8,
+                                   test_sizes=(4,), train_sizes=(2, 3), val_size=4,
+                                   channels=8, bits=3)
+    data = gen.make_data("max", cfg)
+    const = gen.train_one("max", "lcm", 0, cfg, data)
+    cosine = gen.train_one("max", "lcm", 0, dataclasses.replace(cfg, lr_schedule="cosine"), data)
+    assert const["loss"][:2] == cosine["loss"][:2] and const["loss"][2] != cosine["loss"][2]
+    lcm = gen.AGGREGATORS["lcm"].build(8, cfg)
+    assert lcm.activation == "tanh" and not lcm.project
+    assert "lcm_relu" not in gen.DEFAULT_AGGREGATORS
+
+
 def test_max_aggregator_learns_max():
     # A task the max aggregator solves by construction: training must show it.
     cfg = gen.GeneralizationConfig(epochs=6, train_sets=1024, val_sets=64, test_sets=64,
@@ -65,6 +79,7 @@ def test_max_aggregator_learns_max():
     (dict(train_sizes=(16, 2)), "train-sizes"),
     (dict(encoding="onehot"), "encoding"),
     (dict(epochs=0), "epochs"),
+    (dict(lr_schedule="step"), "lr-schedule"),
 ])
 def test_bad_config(override, message):
     cfg = gen.GeneralizationConfig(**override)
