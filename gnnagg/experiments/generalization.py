@@ -34,7 +34,7 @@ from torch_geometric.nn.aggr import Aggregation
 from ..aggr import regularization_loss, resolve
 from ..datasets.synthetic import TASKS, SetBatch, generate_sets, get_task, int_to_bits
 from .common import (add_config_arguments, config_from_args, environment, fmt, format_table,
-                     mean_std, progress, set_seed)
+                     mean_std, progress, set_seed, write_json)
 
 
 # Aggregators under test ###################################################
@@ -143,7 +143,8 @@ class GeneralizationConfig:
 
 #: ``--quick``: the README's main job, a few minutes on 2 CPU cores.
 QUICK = dict(tasks=("second_min", "majority"), seeds=(0,), test_sizes=(32, 64, 128, 256),
-             train_sets=8192, epochs=6, val_sets=256, test_sets=256, test_elements=16384)
+             train_sets=8192, epochs=6, val_sets=256, test_sets=256, test_elements=16384,
+             lr_schedule="cosine")
 
 
 def validate(cfg: GeneralizationConfig) -> None:
@@ -431,8 +432,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, GeneralizationConfig)
 
 
-def run(cfg: GeneralizationConfig) -> Dict[str, Any]:
-    """Run the whole comparison; returns the JSON-ready result."""
+def run(cfg: GeneralizationConfig, progress_path: Optional[str] = None) -> Dict[str, Any]:
+    """Run the whole comparison; returns the JSON-ready result.
+
+    With ``progress_path``, the finished (task, aggregator, seed) runs are
+    rewritten there (atomically) after each one, so an interrupted run keeps
+    them; the file is removed when the comparison completes."""
     validate(cfg)
     runs: Dict[str, Dict[str, List[Dict[str, Any]]]] = {}
     jobs = [(t, a, s) for t in cfg.tasks for a in cfg.aggregators for s in cfg.seeds]
@@ -447,7 +452,11 @@ def run(cfg: GeneralizationConfig) -> Dict[str, Any]:
                 bar.set_postfix_str(f"{task} {name} seed {seed}")
                 runs[task][name].append(train_one(task, name, seed, cfg, data))
                 bar.update(1)
+                if progress_path:
+                    write_json(progress_path, {"config": dataclasses.asdict(cfg), "runs": runs})
     bar.close()
+    if progress_path and Path(progress_path).exists():
+        Path(progress_path).unlink()
     summary = summarize(runs, cfg)
     return {"config": dataclasses.asdict(cfg), "environment": environment(),
             "wall_time_s": time.perf_counter() - tic, "summary": summary,
@@ -517,7 +526,7 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
             k: tuple(v) if isinstance(v, list) else v for k, v in result["config"].items()}),
             plot=cfg.plot)
     else:
-        result = run(cfg)
+        result = run(cfg, progress_path=f"{out}.runs-so-far.json" if out else None)
     if cfg.plot:
         result["plot"] = plot(result["summary"], cfg, cfg.plot)
     for task, table in result["tables"].items():

@@ -130,3 +130,26 @@ def test_constant_baseline():
         y = gen.make_data("max", cfg)["test"][size].y.tolist()
         assert base[size] == Counter(y).most_common(1)[0][1] / len(y)
     assert base[6] > base[2] > 0.5  # a set of 1-bit integers rarely lacks a 1
+
+
+def test_interrupted_run_keeps_finished_runs(tmp_path, monkeypatch):
+    cfg = gen.GeneralizationConfig(tasks=("max",), aggregators=("sum", "mean"), seeds=(0,),
+                                   epochs=1, train_sets=32, val_sets=8, test_sets=8,
+                                   test_sizes=(4,), train_sizes=(2, 3), val_size=4,
+                                   channels=8, bits=3)
+    real = gen.train_one
+
+    def fail_on_mean(task, name, *args):
+        if name == "mean":
+            raise KeyboardInterrupt
+        return real(task, name, *args)
+
+    monkeypatch.setattr(gen, "train_one", fail_on_mean)
+    path = tmp_path / "out.json.runs-so-far.json"
+    with pytest.raises(KeyboardInterrupt):
+        gen.run(cfg, progress_path=str(path))
+    kept = json.loads(path.read_text())
+    assert list(kept["runs"]["max"]) == ["sum"] and len(kept["runs"]["max"]["sum"]) == 1
+    monkeypatch.setattr(gen, "train_one", real)
+    gen.run(cfg, progress_path=str(path))
+    assert not path.exists()
