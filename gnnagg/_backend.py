@@ -2,6 +2,8 @@
 
 ``torch_scatter`` is used for the scatter/segment reductions it implements
 when it is installed, unless ``GNNAGG_BACKEND=torch`` forces plain torch.
+:func:`fast_bf16_matmul` says whether a device multiplies bfloat16 natively
+with float32 accumulation (used by the token-graph screen of ``gnnagg.nn.glot``).
 """
 import os
 
@@ -24,3 +26,38 @@ if BACKEND == "torch_scatter" and not HAS_TORCH_SCATTER:
 
 def use_torch_scatter() -> bool:
     return HAS_TORCH_SCATTER and BACKEND != "torch"
+
+
+_FAST_BF16 = {}
+
+
+def _cpu_has_native_bf16() -> bool:
+    try:  # pragma: no cover - depends on the machine
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def fast_bf16_matmul(device) -> bool:
+    """Whether bfloat16 matrix products on ``device`` are both fast (native
+    bfloat16 dot products: ``avx512_bf16``/``amx_bf16`` on x86 Linux CPUs, or
+    a CUDA device that supports bfloat16) and accumulated in float32 (a probe:
+    512 ones must sum to 512; a bfloat16 accumulator stops at 256).
+    Answered once per device type."""
+    import torch
+
+    device = torch.device(device)
+    if device.type not in _FAST_BF16:
+        if device.type == "cpu":
+            native = _cpu_has_native_bf16()
+        elif device.type == "cuda":
+            native = torch.cuda.is_bf16_supported()
+        else:
+            native = False
+        if native:
+            ones = torch.ones(1, 1, 512, dtype=torch.bfloat16, device=device)
+            native = float(torch.bmm(ones, ones.transpose(1, 2))) == 512.0
+        _FAST_BF16[device.type] = native
+    return _FAST_BF16[device.type]

@@ -354,12 +354,16 @@ def graph_benchmark(cfg: GLOTConfig) -> Dict[str, Any]:
     tau = cfg.tau if cfg.tau is not None else DEFAULT_TAU["glue"]
     rows = []
     for chunk in (None, cfg.batch_size):
-        r = benchmark_token_graph(x, mask, tau=tau, k=cfg.knn, repeats=cfg.bench_repeats,
-                                  chunk=chunk)
-        rows.append(r)
-        print(f"token graphs of {r['sentences']} SST-2 dev sentences ({r['tokens']} tokens, "
-              f"{r['edges']} edges, {r['chunk']} per call): vectorised {r['vectorised_s'] * 1e3:.1f} ms, "
-              f"per-sentence loop {r['loop_s'] * 1e3:.1f} ms, speedup {r['speedup']:.1f}x")
+        for precision in ("fp32", "bf16"):
+            r = benchmark_token_graph(x, mask, tau=tau, k=cfg.knn, repeats=cfg.bench_repeats,
+                                      chunk=chunk, precision=precision)
+            rows.append(r)
+            print(f"token graphs of {r['sentences']} SST-2 dev sentences ({r['tokens']} tokens, "
+                  f"{r['edges']} edges, {r['chunk']} per call, {r['precision']}): "
+                  f"vectorised {r['vectorised_s'] * 1e3:.1f} ms, per-sentence loop "
+                  f"{r['loop_s'] * 1e3:.1f} ms, speedup {r['speedup']:.1f}x; with node states "
+                  f"{r['vectorised_with_x_s'] * 1e3:.1f} vs {r['loop_with_x_s'] * 1e3:.1f} ms, "
+                  f"{r['speedup_with_x']:.1f}x")
     return {"task": "graph-bench", "config": cfg, "environment": environment(), "results": rows}
 
 

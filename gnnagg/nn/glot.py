@@ -20,7 +20,6 @@ baselines of the paper (:class:`MeanPooling`, :class:`MaxPooling`,
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple, Type, Union
 
 import torch
@@ -33,6 +32,7 @@ from ..ops import scatter, softmax
 
 __all__ = [
     "TokenGraph", "build_token_graph", "build_token_graph_loop", "benchmark_token_graph",
+    "BF16_MARGIN",
     "TokenPooling", "AttentionReadout", "GLOTPooling", "MeanPooling", "MaxPooling",
     "CLSPooling", "AdaPool", "POOLINGS", "resolve_pooling", "resolve_conv",
 ]
@@ -40,7 +40,6 @@ __all__ = [
 
 # Token graphs ###############################################################
 
-@dataclass
 class TokenGraph:
     """A batch of token graphs, one per sentence, in PyG's conventions.
 
@@ -48,21 +47,37 @@ class TokenGraph:
     order within a sentence (the row-major order of ``x[mask]``).
 
     Attributes:
-        x: ``(N, d)`` token states.
+        x: ``(N, d)`` token states, gathered from the padded input on first
+            access (:class:`GLOTPooling` never reads it: it gathers
+            ``x[mask]`` itself, with gradients).
         edge_index: ``(2, E)`` edges ``source -> target`` as global node ids;
-            both ends always lie in the same sentence; sorted by target.
+            both ends always lie in the same sentence; sorted by target, then
+            source.
         edge_weight: ``(E,)`` cosine similarity of the two token states, or
             :obj:`None` when not asked for.
         batch: ``(N,)`` sentence of each node.
         ptr: ``(B + 1,)`` sentence ``b`` owns nodes ``ptr[b]:ptr[b+1]``.
         position: ``(N,)`` each node's position in the padded input.
+        padded: the ``(B, L, d)`` input the graphs were built from.
     """
-    x: Tensor
-    edge_index: Tensor
-    edge_weight: Optional[Tensor]
-    batch: Tensor
-    ptr: Tensor
-    position: Tensor
+
+    def __init__(self, padded: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor],
+                 batch: Tensor, ptr: Tensor, position: Tensor):
+        self.padded = padded
+        self.edge_index = edge_index
+        self.edge_weight = edge_weight
+        self.batch = batch
+        self.ptr = ptr
+        self.position = position
+        self._x: Optional[Tensor] = None
+
+    @property
+    def x(self) -> Tensor:
+        if self._x is None:
+            B, L, d = self.padded.shape
+            rows = self.batch * L + self.position
+            self._x = self.padded.reshape(B * L, d).index_select(0, rows)
+        return self._x
 
     @property
     def num_graphs(self) -> int:
@@ -70,11 +85,15 @@ class TokenGraph:
 
     @property
     def num_nodes(self) -> int:
-        return self.x.size(0)
+        return self.batch.numel()
 
     @property
     def num_edges(self) -> int:
         return self.edge_index.size(1)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(num_graphs={self.num_graphs}, "
+                f"num_nodes={self.num_nodes}, num_edges={self.num_edges})")
 
 
 def _check_padded(x: Tensor, mask: Tensor) -> Tensor:
@@ -100,31 +119,115 @@ def _check_graph_args(tau: Optional[float], k: Optional[int]) -> None:
         raise ValueError(f"k must be a positive int or None (got {k!r})")
 
 
-def _buckets(lengths: Tensor, bucket_size: int):
-    """Sentences sorted by length, in groups of ``bucket_size``: a batched
-    product per group wastes little on padding."""
-    order = torch.argsort(lengths, stable=True)
-    order = order[lengths[order] > 0]
-    return order.split(bucket_size)
+#: Half-width of the band around tau in which the bfloat16 screen of
+#: :func:`build_token_graph` recomputes cosines in float32. Rounding both unit
+#: vectors to bfloat16 moves their dot product by at most 2u + u^2 (u = 2^-8,
+#: Cauchy-Schwarz), float32 accumulation over d <= 4096 terms by < 2.5e-4, and
+#: rounding the product to bfloat16 by u |cos| <= 2^-8: 0.012 in all, < 2^-6.
+BF16_MARGIN = 2.0 ** -6
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _bf16_screen(precision: str, x: Tensor, k: Optional[int], edge_weights: bool) -> bool:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS} (got {precision!r})")
+    if k is not None or edge_weights or x.size(-1) > 4096:
+        return False  # k-NN ranks and edge weights need every fp32 cosine
+    if precision == "auto":
+        from .._backend import fast_bf16_matmul
+
+        return fast_bf16_matmul(x.device)
+    return precision == "bf16"
+
+
+class _Buckets:
+    """Non-empty sentences sorted by length (``order``), in groups of at most
+    ``bucket_size`` whose lengths differ at most twofold (from 8 sentences
+    on): a batched product per group wastes little on padding.
+    Group ``g`` holds slots ``bounds[g]:bounds[g+1]`` of ``order`` and is
+    ``longest[g]`` tokens long; ``rows[p, r]`` is the row of ``x.view(B * L, d)``
+    holding slot ``p``'s ``r``-th real token (its last one past its end, where
+    ``pad`` is true), whatever the padding side."""
+
+    def __init__(self, lengths: Tensor, flat_pos: Tensor, ptr: Tensor, bucket_size: int):
+        order = torch.argsort(lengths, stable=True)
+        self.order = order[lengths.index_select(0, order) > 0]
+        S = self.order.numel()
+        n = lengths.index_select(0, self.order)
+        sizes = n.tolist()
+        # a group also closes where lengths double: padding a 10-token
+        # sentence to 40 costs 16 times its own product
+        self.bounds, first = [0], 0
+        for p, size in enumerate(sizes):
+            if p - first == bucket_size or (p - first >= 8 and size > 2 * sizes[first]):
+                self.bounds.append(p)
+                first = p
+        if S:
+            self.bounds.append(S)
+        self.longest = [sizes[end - 1] for end in self.bounds[1:]]
+        ranks = torch.arange(self.longest[-1] if S else 0, device=lengths.device)
+        self.pad = ranks >= n.unsqueeze(1)
+        node = ptr.index_select(0, self.order).unsqueeze(1) + torch.minimum(ranks, (n - 1).unsqueeze(1))
+        self.rows = flat_pos[node]
+
+    def __iter__(self):
+        """``(first slot, last slot + 1, length)`` of each group."""
+        return iter(zip(self.bounds[:-1], self.bounds[1:], self.longest))
+
+    def states(self, x_rows: Tensor, p0: int, p1: int, l: int) -> Tensor:
+        return x_rows.index_select(0, self.rows[p0:p1, :l].reshape(-1)).view(p1 - p0, l, -1)
+
+
+def _in_sentence_order(order: Tensor, B: int, src: Tensor, dst: Tensor,
+                       weight: Optional[Tensor], slot: Tensor):
+    """Reorders edges listed slot by slot (``slot[e]`` indexes ``order``; each
+    slot's edges are contiguous and already sorted by target, then source)
+    into sentence order, without a sort."""
+    per_slot = torch.bincount(slot, minlength=order.numel())
+    per_sentence = torch.zeros(B, dtype=per_slot.dtype, device=slot.device)
+    per_sentence[order] = per_slot
+    shift = (per_sentence.cumsum(0) - per_sentence).index_select(0, order) - (per_slot.cumsum(0) - per_slot)
+    pos = shift.index_select(0, slot) + torch.arange(slot.numel(), device=slot.device)
+
+    def put(c):
+        if c is None:
+            return None
+        out = torch.empty_like(c)
+        out[pos] = c
+        return out
+    return put(src), put(dst), put(weight)
 
 
 def build_token_graph(x: Tensor, mask: Tensor, tau: Optional[float] = 0.8,
                       k: Optional[int] = None, edge_weights: bool = False,
-                      bucket_size: int = 64) -> TokenGraph:
+                      bucket_size: int = 64, precision: str = "auto") -> TokenGraph:
     r"""Token graphs of a padded batch, vectorised over sentences.
 
     For each sentence, tokens :math:`i \neq j` (both unmasked) are joined when
-    :math:`\cos(\mathbf{x}_i, \mathbf{x}_j) > \tau`. With ``k``, each token
-    :math:`i` instead receives edges from its ``k`` most similar other tokens
-    (fewer in shorter sentences; ties broken by position), and ``tau``, when
-    not :obj:`None`, additionally drops those at or below the threshold.
-    Threshold graphs are symmetric; k-NN graphs need not be. Self-loops are
-    never added (most PyG convolutions add their own).
+    their float32 cosine similarity :math:`\cos(\mathbf{x}_i, \mathbf{x}_j)`
+    exceeds :math:`\tau`. With ``k``, each token :math:`i` instead receives
+    edges from its ``k`` most similar other tokens (fewer in shorter
+    sentences; ties broken by position), and ``tau``, when not :obj:`None`,
+    additionally drops those at or below the threshold. Threshold graphs are
+    symmetric; k-NN graphs need not be. Self-loops are never added (most PyG
+    convolutions add their own).
 
     There is no Python loop over sentences: sentences are sorted by length and
-    each group of ``bucket_size`` is handled by one batched matrix product
-    (a padded batch of ``B <= bucket_size`` sentences is one group). The
-    graph does not depend on ``bucket_size``.
+    cut into groups of at most ``bucket_size`` whose lengths differ at most
+    twofold; each group is handled by one batched matrix product. The graph
+    does not depend on ``bucket_size``.
+
+    With ``precision='bf16'`` a threshold graph is screened with a bfloat16
+    product: pairs more than :data:`BF16_MARGIN` (:math:`2^{-6}`) above or
+    below :math:`\tau` are decided by it (a bound on its rounding error says
+    they are on that side in float32 too), and only the pairs inside that
+    band are recomputed in float32 (:math:`\mathbf{x}_i \cdot \mathbf{x}_j`
+    times both inverse norms). The graph is the float32 one: as between any
+    two float32 kernels (the per-sentence reference's matrix product
+    included), a decision can differ only for a pair whose cosine lies within
+    float32 rounding (about :math:`10^{-6}`) of :math:`\tau`. k-NN graphs and
+    edge weights always use float32.
 
     Args:
         x (torch.Tensor): token states, ``(B, L, d)``.
@@ -136,84 +239,147 @@ def build_token_graph(x: Tensor, mask: Tensor, tau: Optional[float] = 0.8,
             similarity. (default: :obj:`False`)
         bucket_size (int, optional): sentences per batched product.
             (default: :obj:`64`)
+        precision (str, optional): ``'fp32'``, ``'bf16'`` (screen, then
+            recheck; threshold graphs only), or ``'auto'``: ``'bf16'`` where
+            the device multiplies bfloat16 natively with float32 accumulation
+            (see :func:`gnnagg._backend.fast_bf16_matmul`). (default: :obj:`'auto'`)
     """
     mask = _check_padded(x, mask)
     _check_graph_args(tau, k)
     if isinstance(bucket_size, bool) or not isinstance(bucket_size, int) or bucket_size < 1:
         raise ValueError(f"bucket_size must be a positive int (got {bucket_size!r})")
+    screen = _bf16_screen(precision, x, k, edge_weights)
     B, L, d = x.shape
     dev = x.device
     with torch.no_grad():
         lengths = mask.sum(1)
         ptr = torch.zeros(B + 1, dtype=torch.long, device=dev)
-        ptr[1:] = lengths.cumsum(0)
-        right_padded = bool((mask == (torch.arange(L, device=dev) < lengths.unsqueeze(1))).all())
-        # column of each sentence's r-th real token (identity when right-padded)
-        cols = None if right_padded else torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
-        xd = x.detach()
-        src_parts, dst_parts, w_parts = [], [], []
-        for group in _buckets(lengths, bucket_size):
-            n = lengths[group]
-            l = int(n.max())
-            if right_padded:
-                h = xd[:, :l].index_select(0, group)
-            else:
-                h = xd[group.unsqueeze(1), cols.index_select(0, group)[:, :l]]
-            h = F.normalize(h.float(), dim=-1)
-            ranks = torch.arange(l, device=dev)
-            tok = ranks.unsqueeze(0) < n.unsqueeze(1)
-            valid = tok.unsqueeze(2) & tok.unsqueeze(1)
-            valid &= ~torch.eye(l, dtype=torch.bool, device=dev)
-            sim = torch.bmm(h, h.transpose(1, 2))
-            if k is None:
-                adj = valid & (sim > tau)
-            else:
-                adj = torch.zeros_like(valid)
-                kk = min(k, l - 1)
-                if kk > 0:
-                    top, idx = sim.masked_fill(~valid, float("-inf")).topk(kk, dim=-1)
-                    keep = top > (tau if tau is not None else float("-inf"))
-                    adj.scatter_(2, idx, keep)
-            bb, i, j = adj.nonzero(as_tuple=True)  # token j -> token i
-            base = ptr.index_select(0, group)[bb]
-            src_parts.append(base + j)
-            dst_parts.append(base + i)
-            if edge_weights:
-                w_parts.append(sim[bb, i, j])
-        N = int(ptr[-1])
-        empty = torch.zeros(0, dtype=torch.long, device=dev)
-        src = torch.cat(src_parts) if src_parts else empty
-        dst = torch.cat(dst_parts) if dst_parts else empty
-        perm = torch.argsort(dst * max(N, 1) + src)  # sorted by target, then source
-        src, dst = src.index_select(0, perm), dst.index_select(0, perm)
-        weight = None
-        if edge_weights:
-            weight = (torch.cat(w_parts) if w_parts else x.new_zeros(0)).index_select(0, perm)
-            weight = weight.to(x.dtype)
+        torch.cumsum(lengths, 0, out=ptr[1:])
         flat_pos = mask.reshape(-1).nonzero(as_tuple=True)[0]
+        N = flat_pos.numel()
         batch = torch.repeat_interleave(torch.arange(B, device=dev), lengths, output_size=N)
         position = flat_pos - batch * L
-    nodes = x.reshape(B * L, d).index_select(0, flat_pos)
-    return TokenGraph(nodes, torch.stack([src, dst]), weight, batch, ptr, position)
+        buckets = _Buckets(lengths, flat_pos, ptr, bucket_size)
+        build = _screened_edges if screen else _fp32_edges
+        edges = build(x.detach(), buckets, ptr, flat_pos, tau, k, edge_weights)
+        src, dst, weight = _in_sentence_order(buckets.order, B, *edges)
+        if weight is not None:
+            weight = weight.to(x.dtype)
+    return TokenGraph(x, torch.stack([src, dst]), weight, batch, ptr, position)
+
+
+def _fp32_edges(xd, buckets, ptr, flat_pos, tau, k, edge_weights):
+    """Edges of every group from a float32 product, slot by slot: ``(source,
+    target, weight or None, slot)``."""
+    B, L, d = xd.shape
+    x_rows = xd.reshape(B * L, d)
+    src_parts, dst_parts, slot_parts, w_parts = [], [], [], []
+    for p0, p1, l in buckets:
+        h = F.normalize(buckets.states(x_rows, p0, p1, l).float(), dim=-1)
+        tok = ~buckets.pad[p0:p1, :l]
+        valid = tok.unsqueeze(2) & tok.unsqueeze(1)
+        valid.diagonal(dim1=1, dim2=2).fill_(False)
+        sim = torch.bmm(h, h.transpose(1, 2))
+        if k is None:
+            adj = valid & (sim > tau)
+        else:
+            adj = torch.zeros_like(valid)
+            kk = min(k, l - 1)
+            if kk > 0:
+                top, idx = sim.masked_fill(~valid, float("-inf")).topk(kk, dim=-1)
+                keep = top > (tau if tau is not None else float("-inf"))
+                adj.scatter_(2, idx, keep)
+        bb, i, j = adj.nonzero(as_tuple=True)  # token j -> token i
+        base = ptr.index_select(0, buckets.order[p0:p1])[bb]
+        src_parts.append(base + j)
+        dst_parts.append(base + i)
+        slot_parts.append(bb + p0)
+        if edge_weights:
+            w_parts.append(sim[bb, i, j])
+    cat = lambda ts, empty: torch.cat(ts) if ts else empty
+    empty = torch.zeros(0, dtype=torch.long, device=xd.device)
+    weight = cat(w_parts, xd.new_zeros(0, dtype=torch.float)) if edge_weights else None
+    return cat(src_parts, empty), cat(dst_parts, empty), weight, cat(slot_parts, empty)
+
+
+def _screened_edges(xd, buckets, ptr, flat_pos, tau, k, edge_weights):
+    """Threshold edges from a bfloat16 screen with a float32 recheck of the
+    pairs within :data:`BF16_MARGIN` of ``tau`` (see :func:`build_token_graph`)."""
+    dev = xd.device
+    B, L, d = xd.shape
+    x_rows = xd.reshape(B * L, d)
+    tau = float(tau)
+    nan = float("nan")
+    sizes = [(p1 - p0) * l * l for p0, p1, l in buckets]
+    # the bf16 cosines of every group, one after the other; padding pairs
+    # and the diagonal hold NaN, which passes no comparison
+    cos = torch.empty(sum(sizes), dtype=torch.float32, device=dev)
+    # 1 / max(norm, eps) of each slot's tokens (eps as in F.normalize)
+    inv_norm = torch.empty(buckets.pad.shape, dtype=torch.float32, device=dev)
+    at = 0
+    for (p0, p1, l), size in zip(buckets, sizes):
+        h = buckets.states(x_rows, p0, p1, l)
+        hb = h.to(torch.bfloat16)
+        block = cos[at:at + size].view(-1, l, l)
+        block.copy_(torch.bmm(hb, hb.transpose(1, 2)))
+        inv = inv_norm[p0:p1, :l]
+        torch.linalg.vector_norm(h.float(), dim=-1, out=inv)
+        inv.clamp_min_(1e-12).reciprocal_().masked_fill_(buckets.pad[p0:p1, :l], nan)
+        block.mul_(inv.unsqueeze(2)).mul_(inv.unsqueeze(1))
+        block.diagonal(dim1=1, dim2=2).fill_(nan)
+        at += size
+    flat = (cos > tau - BF16_MARGIN).nonzero(as_tuple=True)[0]
+    value = cos.index_select(0, flat)
+    # flat index -> (slot of `order`, row i, column j)
+    slot_len = torch.repeat_interleave(
+        torch.tensor(buckets.longest, dtype=torch.long, device=dev),
+        torch.tensor([p1 - p0 for p0, p1, _ in buckets], dtype=torch.long, device=dev),
+        output_size=buckets.order.numel())
+    slot_end = torch.cumsum(slot_len * slot_len, 0)
+    slot = torch.searchsorted(slot_end, flat, right=True)
+    r = flat - (slot_end - slot_len * slot_len).index_select(0, slot)
+    width = slot_len.index_select(0, slot)
+    i = torch.div(r, width, rounding_mode="floor")
+    base = ptr.index_select(0, buckets.order.index_select(0, slot))
+    j = r - i * width
+    dst = base + i
+    src = base + j
+    unsure = (value <= tau + BF16_MARGIN).nonzero(as_tuple=True)[0]
+    if unsure.numel():
+        keep = value > tau + BF16_MARGIN
+        at_slot = slot.index_select(0, unsure) * inv_norm.size(1)
+        inv_flat = inv_norm.view(-1)
+        i_inv = inv_flat.index_select(0, at_slot + i.index_select(0, unsure))
+        j_inv = inv_flat.index_select(0, at_slot + j.index_select(0, unsure))
+        # float32 cosines of the pairs in the band, in chunks: small
+        # temporaries are reused by the allocator, large ones page-fault
+        step = max(1, 2 ** 19 // d)
+        for at in range(0, unsure.numel(), step):
+            part = unsure[at:at + step]
+            a = x_rows.index_select(0, flat_pos.index_select(0, dst.index_select(0, part))).float()
+            b = x_rows.index_select(0, flat_pos.index_select(0, src.index_select(0, part))).float()
+            keep[part] = torch.linalg.vecdot(a, b) * i_inv[at:at + step] * j_inv[at:at + step] > tau
+        src, dst, slot = src[keep], dst[keep], slot[keep]
+    return src, dst, None, slot
 
 
 def build_token_graph_loop(x: Tensor, mask: Tensor, tau: Optional[float] = 0.8,
                            k: Optional[int] = None, edge_weights: bool = False) -> TokenGraph:
-    """The same graphs as :func:`build_token_graph`, one sentence at a time.
+    """The same graphs as :func:`build_token_graph`, one sentence at a time,
+    in float32.
 
     A plain reference for tests and for :func:`benchmark_token_graph`; use
     :func:`build_token_graph` in models.
     """
     mask = _check_padded(x, mask)
     _check_graph_args(tau, k)
-    feats, edges, weights, batches, positions, counts = [], [], [], [], [], [0]
+    edges, weights, batches, positions, counts = [], [], [], [], [0]
     offset = 0
     with torch.no_grad():
         for b in range(x.size(0)):
             pos = mask[b].nonzero(as_tuple=True)[0]
-            h = x[b, pos]
-            n = h.size(0)
-            hn = F.normalize(h.detach().float(), dim=-1)
+            n = pos.numel()
+            hn = F.normalize(x[b, pos].detach().float(), dim=-1)
             sim = hn @ hn.t()
             off_diag = ~torch.eye(n, dtype=torch.bool, device=x.device)
             if k is None:
@@ -229,15 +395,13 @@ def build_token_graph_loop(x: Tensor, mask: Tensor, tau: Optional[float] = 0.8,
             edges.append(torch.stack([j, i]) + offset)
             if edge_weights:
                 weights.append(sim[i, j])
-            feats.append(h)
             batches.append(torch.full((n,), b, dtype=torch.long, device=x.device))
             positions.append(pos)
             offset += n
             counts.append(offset)
-    d = x.size(2)
     cat = lambda ts, empty: torch.cat(ts, dim=-1) if ts else empty
     return TokenGraph(
-        torch.cat(feats) if feats else x.new_zeros(0, d),
+        x,
         cat(edges, torch.zeros(2, 0, dtype=torch.long, device=x.device)),
         cat(weights, x.new_zeros(0)).to(x.dtype) if edge_weights else None,
         cat(batches, torch.zeros(0, dtype=torch.long, device=x.device)),
@@ -247,42 +411,51 @@ def build_token_graph_loop(x: Tensor, mask: Tensor, tau: Optional[float] = 0.8,
 
 def benchmark_token_graph(x: Tensor, mask: Tensor, tau: Optional[float] = 0.8,
                           k: Optional[int] = None, repeats: int = 5,
-                          chunk: Optional[int] = None) -> Dict[str, Any]:
+                          chunk: Optional[int] = None, precision: str = "auto",
+                          bucket_size: int = 64) -> Dict[str, Any]:
     """Time :func:`build_token_graph` against :func:`build_token_graph_loop`
     on the same input, after checking that both give the same graphs.
 
-    ``chunk`` builds the vectorised graphs ``chunk`` sentences at a time (as
-    a training loop does per mini-batch); :obj:`None` does all at once.
-    Reports the best of ``repeats`` runs of each, in seconds.
+    Both build ``chunk`` sentences per call (as a training loop does per
+    mini-batch); :obj:`None` does all at once. Runs of the two alternate;
+    the best of ``repeats`` runs of each is reported, in seconds, for the
+    graphs alone and with their node states (``TokenGraph.x``) gathered too.
     """
     mask = _check_padded(x, mask)
     B = x.size(0)
     chunk = chunk or B
+    starts = range(0, B, chunk)
 
-    def vectorised():
-        return [build_token_graph(x[s:s + chunk], mask[s:s + chunk], tau, k)
-                for s in range(0, B, chunk)]
+    def vectorised(with_x=False):
+        gs = [build_token_graph(x[s:s + chunk], mask[s:s + chunk], tau, k,
+                                bucket_size=bucket_size, precision=precision) for s in starts]
+        return [g.x for g in gs] if with_x else gs
 
-    fast = vectorised()
+    def loop(with_x=False):
+        gs = [build_token_graph_loop(x[s:s + chunk], mask[s:s + chunk], tau, k) for s in starts]
+        return [g.x for g in gs] if with_x else gs
+
     slow = build_token_graph_loop(x, mask, tau, k)
     fast_edges = torch.cat([g.edge_index + int(slow.ptr[s]) for s, g in
-                            zip(range(0, B, chunk), fast)], dim=1)
+                            zip(starts, vectorised())], dim=1)
     if not torch.equal(fast_edges, slow.edge_index):
         raise RuntimeError("vectorised and per-sentence token graphs differ")
 
-    def best(fn):
-        times = []
-        for _ in range(repeats):
+    fns = {"vectorised_s": vectorised, "loop_s": loop,
+           "vectorised_with_x_s": lambda: vectorised(True), "loop_with_x_s": lambda: loop(True)}
+    times: Dict[str, list] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
             t = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    t_vec = best(vectorised)
-    t_loop = best(lambda: build_token_graph_loop(x, mask, tau, k))
+            times[name].append(time.perf_counter() - t)
+    best = {name: min(ts) for name, ts in times.items()}
+    screened = _bf16_screen(precision, x, k, False)
     return {"sentences": B, "max_len": x.size(1), "tokens": int(mask.sum()),
             "edges": slow.num_edges, "tau": tau, "k": k, "chunk": chunk,
-            "vectorised_s": t_vec, "loop_s": t_loop, "speedup": t_loop / t_vec}
+            "precision": "bf16" if screened else "fp32", "bucket_size": bucket_size, **best,
+            "speedup": best["loop_s"] / best["vectorised_s"],
+            "speedup_with_x": best["loop_with_x_s"] / best["vectorised_with_x_s"]}
 
 
 # Poolers ####################################################################

@@ -3,7 +3,8 @@ import torch
 
 from gnnagg.nn import (AdaPool, CLSPooling, GLOTPooling, MaxPooling, MeanPooling, TokenGraph,
                        build_token_graph, resolve_pooling)
-from gnnagg.nn.glot import build_token_graph_loop, resolve_conv
+from gnnagg._backend import fast_bf16_matmul
+from gnnagg.nn.glot import BF16_MARGIN, build_token_graph_loop, resolve_conv
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -45,9 +46,11 @@ def test_vectorised_equals_per_sentence_reference(k, tau):
     x[~mask] = 1e4
     slow = build_token_graph_loop(x, mask, tau, k, edge_weights=True)
     fast = build_token_graph(x, mask, tau, k, edge_weights=True, bucket_size=3)
-    other = build_token_graph(x, mask, tau, k, bucket_size=64)  # any bucket size
-    assert torch.equal(other.edge_index, slow.edge_index)
-    assert other.edge_weight is None
+    for precision in ("fp32", "bf16", "auto"):
+        for bucket_size in (1, 3, 64):  # any bucket size
+            other = build_token_graph(x, mask, tau, k, bucket_size=bucket_size, precision=precision)
+            assert torch.equal(other.edge_index, slow.edge_index), (precision, bucket_size)
+            assert other.edge_weight is None
     for name in ("x", "edge_index", "batch", "ptr", "position"):
         assert torch.equal(getattr(fast, name), getattr(slow, name)), name
     assert torch.allclose(fast.edge_weight, slow.edge_weight, atol=1e-6)
@@ -61,6 +64,90 @@ def test_vectorised_equals_per_sentence_reference(k, tau):
         assert (indeg <= torch.clamp(sizes - 1, max=k)).all()
         if tau is None:
             assert torch.equal(indeg, torch.clamp(sizes - 1, max=k))
+
+
+def near_threshold_sentences(tau, d=384, lengths=(7, 30, 2, 19), seed=0):
+    """Sentences whose token pairs have float32 cosines spread over
+    tau +- 2 * BF16_MARGIN, many of them within 1e-3 of tau, at wildly
+    different norms; right-padded with large junk."""
+    gen = torch.Generator().manual_seed(seed)
+    L = max(lengths) + 3
+    x = torch.randn(len(lengths), L, d, generator=gen) * 1e3
+    mask = torch.arange(L) < torch.tensor(lengths).unsqueeze(1)
+    for b, n in enumerate(lengths):
+        u, v = torch.linalg.qr(torch.randn(d, 2, generator=gen, dtype=torch.float64))[0].t()
+        delta = (torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1) * 2 * BF16_MARGIN
+        delta[::2] *= 0.02  # half of them very close to tau
+        # every token is at cosine tau + delta_i from the sentence's anchor u
+        theta = torch.acos((tau + delta).clamp(-1, 1))
+        tokens = torch.cos(theta)[:, None] * u + torch.sin(theta)[:, None] * v
+        tokens[0] = u  # the anchor itself
+        scale = 10.0 ** torch.randint(-3, 4, (n, 1), generator=gen)
+        x[b, :n] = (tokens * scale).float()
+    return x, mask
+
+
+@pytest.mark.parametrize("tau", [0.8, 0.3, -0.2, 0.99])
+def test_bf16_screen_equals_fp32_loop_near_the_threshold(tau):
+    x, mask = near_threshold_sentences(tau)
+    slow = build_token_graph_loop(x, mask, tau)
+    g = build_token_graph(x, mask, tau, precision="bf16")
+    assert torch.equal(g.edge_index, slow.edge_index)
+    assert torch.equal(build_token_graph(x, mask, tau, precision="fp32").edge_index, slow.edge_index)
+    # the fixture does put pairs inside the recheck band, on both sides of tau
+    hn = torch.nn.functional.normalize(x[0, :7], dim=-1)
+    cos = (hn @ hn.t())[0, 1:]
+    assert ((cos - tau).abs() < BF16_MARGIN).sum() >= 2
+    assert (cos > tau).any() and (cos <= tau).any()
+    # left padding, bfloat16 and float64 inputs: still the float32 graph of the same states
+    left = mask.flip(1)
+    x_left = torch.zeros_like(x)
+    x_left[left] = x[mask]
+    assert torch.equal(build_token_graph(x_left, left, tau, precision="bf16").edge_index, slow.edge_index)
+    assert torch.equal(build_token_graph(x.double(), mask, tau, precision="bf16").edge_index,
+                       build_token_graph_loop(x.double(), mask, tau).edge_index)
+    xb = x.bfloat16()
+    assert torch.equal(build_token_graph(xb, mask, tau, precision="bf16").edge_index,
+                       build_token_graph_loop(xb, mask, tau).edge_index)
+
+
+def test_bf16_rounding_stays_inside_the_margin():
+    """The bound behind BF16_MARGIN, checked on adversarial data: vectors
+    with a few huge components and many tiny ones, and near-parallel pairs."""
+    gen = torch.Generator().manual_seed(1)
+    d = 384
+    a = torch.randn(64, d, generator=gen) * torch.rand(64, d, generator=gen) ** 8
+    a[:, :3] *= 100
+    b = a + 0.05 * torch.randn(64, d, generator=gen)
+    h = torch.cat([a, b])
+    exact = torch.nn.functional.normalize(h.double(), dim=-1)
+    exact = exact @ exact.t()
+    hb = h.bfloat16()
+    inv = 1.0 / torch.linalg.vector_norm(h, dim=-1)
+    approx = (hb @ hb.t()).float() * inv[:, None] * inv[None, :]
+    assert (approx.double() - exact).abs().max() < 0.8 * BF16_MARGIN
+
+
+def test_precision_option_and_bf16_detection():
+    x, mask = near_threshold_sentences(0.8, d=16, lengths=(3, 4))
+    with pytest.raises(ValueError, match="precision"):
+        build_token_graph(x, mask, precision="fp16")
+    assert isinstance(fast_bf16_matmul("cpu"), bool)
+    assert fast_bf16_matmul(torch.device("cpu")) is fast_bf16_matmul("cpu")
+    # k-NN graphs and edge weights are always float32; the option changes nothing
+    for kwargs in ({"k": 2}, {"edge_weights": True}):
+        a = build_token_graph(x, mask, 0.8, precision="bf16", **kwargs)
+        b = build_token_graph_loop(x, mask, 0.8, **kwargs)
+        assert torch.equal(a.edge_index, b.edge_index)
+
+
+def test_node_states_are_gathered_on_first_access():
+    x, mask = fixture()
+    g = build_token_graph(x, mask, tau=0.9)
+    assert g._x is None
+    assert torch.equal(g.x, x[mask]) and g.x is g.x
+    assert g.num_nodes == 7 and "num_edges=4" in repr(g)
+    assert torch.equal(build_token_graph_loop(x, mask, tau=0.9).x, x[mask])
 
 
 def test_threshold_graph_is_symmetric_and_rejects_bad_input():
