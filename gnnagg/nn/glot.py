@@ -141,6 +141,32 @@ def _bf16_screen(precision: str, x: Tensor, k: Optional[int], edge_weights: bool
     return precision == "bf16"
 
 
+def _sentence_cosines(h: Tensor) -> Tensor:
+    """One sentence's ``(n, n)`` float32 cosines, computed as the reference
+    loop computes them (it calls this)."""
+    hn = F.normalize(h.detach().float(), dim=-1)
+    return hn @ hn.t()
+
+
+def _tie_band(d: int) -> float:
+    """Two float32 computations of the cosine of the same two d-dimensional
+    vectors (different summation orders) differ by at most about
+    2 d 2^-24; pairs this close to tau are decided by :func:`_sentence_cosines`."""
+    return 2.0 * (d + 4) * 2.0 ** -24
+
+
+def _decide_as_the_loop(x_rows: Tensor, flat_pos: Tensor, ptr: Tensor, sentence: Tensor,
+                        i: Tensor, j: Tensor, tau: float) -> Tensor:
+    """``cos(i, j) > tau`` for a few pairs (local rows ``i``, ``j`` of
+    ``sentence``), bit for bit as the per-sentence loop decides it."""
+    out = torch.empty(sentence.numel(), dtype=torch.bool, device=sentence.device)
+    for b in sentence.unique().tolist():
+        at = (sentence == b).nonzero(as_tuple=True)[0]
+        sim = _sentence_cosines(x_rows.index_select(0, flat_pos[ptr[b]:ptr[b + 1]]))
+        out[at] = sim[i[at], j[at]] > tau
+    return out
+
+
 class _Buckets:
     """Non-empty sentences sorted by length (``order``), in groups of at most
     ``bucket_size`` whose lengths differ at most twofold (from 8 sentences
@@ -222,12 +248,15 @@ def build_token_graph(x: Tensor, mask: Tensor, tau: Optional[float] = 0.8,
     product: pairs more than :data:`BF16_MARGIN` (:math:`2^{-6}`) above or
     below :math:`\tau` are decided by it (a bound on its rounding error says
     they are on that side in float32 too), and only the pairs inside that
-    band are recomputed in float32 (:math:`\mathbf{x}_i \cdot \mathbf{x}_j`
-    times both inverse norms). The graph is the float32 one: as between any
-    two float32 kernels (the per-sentence reference's matrix product
-    included), a decision can differ only for a pair whose cosine lies within
-    float32 rounding (about :math:`10^{-6}`) of :math:`\tau`. k-NN graphs and
-    edge weights always use float32.
+    band are recomputed in float32. k-NN graphs and edge weights always use
+    float32.
+
+    Threshold graphs are exactly those of :func:`build_token_graph_loop`,
+    for either ``precision``: two float32 computations of a cosine can
+    differ in the last bits (summation order), so the few pairs within that
+    rounding of :math:`\tau` (:math:`2(d + 4) \cdot 2^{-24}`) are decided by
+    recomputing their sentence's cosines exactly as the loop does. (k-NN
+    graphs match the loop up to such near-ties in the ranking.)
 
     Args:
         x (torch.Tensor): token states, ``(B, L, d)``.
@@ -282,6 +311,10 @@ def _fp32_edges(xd, buckets, ptr, flat_pos, tau, k, edge_weights):
         sim = torch.bmm(h, h.transpose(1, 2))
         if k is None:
             adj = valid & (sim > tau)
+            tb, ti, tj = (valid & ((sim - tau).abs() <= _tie_band(d))).nonzero(as_tuple=True)
+            if tb.numel():
+                adj[tb, ti, tj] = _decide_as_the_loop(
+                    x_rows, flat_pos, ptr, buckets.order[p0:p1].index_select(0, tb), ti, tj, tau)
         else:
             adj = torch.zeros_like(valid)
             kk = min(k, l - 1)
@@ -314,17 +347,14 @@ def _screened_edges(xd, buckets, ptr, flat_pos, tau, k, edge_weights):
     # the bf16 cosines of every group, one after the other; padding pairs
     # and the diagonal hold NaN, which passes no comparison
     cos = torch.empty(sum(sizes), dtype=torch.float32, device=dev)
-    # 1 / max(norm, eps) of each slot's tokens (eps as in F.normalize)
-    inv_norm = torch.empty(buckets.pad.shape, dtype=torch.float32, device=dev)
     at = 0
     for (p0, p1, l), size in zip(buckets, sizes):
         h = buckets.states(x_rows, p0, p1, l)
         hb = h.to(torch.bfloat16)
         block = cos[at:at + size].view(-1, l, l)
         block.copy_(torch.bmm(hb, hb.transpose(1, 2)))
-        inv = inv_norm[p0:p1, :l]
-        torch.linalg.vector_norm(h.float(), dim=-1, out=inv)
-        inv.clamp_min_(1e-12).reciprocal_().masked_fill_(buckets.pad[p0:p1, :l], nan)
+        inv = torch.linalg.vector_norm(h.float(), dim=-1).clamp_min_(1e-12).reciprocal_()
+        inv.masked_fill_(buckets.pad[p0:p1, :l], nan)
         block.mul_(inv.unsqueeze(2)).mul_(inv.unsqueeze(1))
         block.diagonal(dim1=1, dim2=2).fill_(nan)
         at += size
@@ -347,18 +377,23 @@ def _screened_edges(xd, buckets, ptr, flat_pos, tau, k, edge_weights):
     unsure = (value <= tau + BF16_MARGIN).nonzero(as_tuple=True)[0]
     if unsure.numel():
         keep = value > tau + BF16_MARGIN
-        at_slot = slot.index_select(0, unsure) * inv_norm.size(1)
-        inv_flat = inv_norm.view(-1)
-        i_inv = inv_flat.index_select(0, at_slot + i.index_select(0, unsure))
-        j_inv = inv_flat.index_select(0, at_slot + j.index_select(0, unsure))
-        # float32 cosines of the pairs in the band, in chunks: small
-        # temporaries are reused by the allocator, large ones page-fault
+        # float32 cosines of the pairs in the band, normalised as the loop
+        # does; in chunks: small temporaries are reused by the allocator,
+        # large ones page-fault
         step = max(1, 2 ** 19 // d)
+        ties = []
         for at in range(0, unsure.numel(), step):
             part = unsure[at:at + step]
-            a = x_rows.index_select(0, flat_pos.index_select(0, dst.index_select(0, part))).float()
-            b = x_rows.index_select(0, flat_pos.index_select(0, src.index_select(0, part))).float()
-            keep[part] = torch.linalg.vecdot(a, b) * i_inv[at:at + step] * j_inv[at:at + step] > tau
+            a = x_rows.index_select(0, flat_pos.index_select(0, dst.index_select(0, part)))
+            b = x_rows.index_select(0, flat_pos.index_select(0, src.index_select(0, part)))
+            cos_ab = torch.linalg.vecdot(F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1))
+            keep[part] = cos_ab > tau
+            ties.append(part[(cos_ab - tau).abs() <= _tie_band(d)])
+        tie = torch.cat(ties)
+        if tie.numel():
+            keep[tie] = _decide_as_the_loop(
+                x_rows, flat_pos, ptr, buckets.order.index_select(0, slot.index_select(0, tie)),
+                i.index_select(0, tie), j.index_select(0, tie), tau)
         src, dst, slot = src[keep], dst[keep], slot[keep]
     return src, dst, None, slot
 
@@ -379,8 +414,7 @@ def build_token_graph_loop(x: Tensor, mask: Tensor, tau: Optional[float] = 0.8,
         for b in range(x.size(0)):
             pos = mask[b].nonzero(as_tuple=True)[0]
             n = pos.numel()
-            hn = F.normalize(x[b, pos].detach().float(), dim=-1)
-            sim = hn @ hn.t()
+            sim = _sentence_cosines(x[b, pos])
             off_diag = ~torch.eye(n, dtype=torch.bool, device=x.device)
             if k is None:
                 adj = off_diag & (sim > tau)

@@ -111,6 +111,30 @@ def test_bf16_screen_equals_fp32_loop_near_the_threshold(tau):
                        build_token_graph_loop(xb, mask, tau).edge_index)
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_exact_ties_are_decided_as_the_loop_decides_them(precision):
+    """Identical, opposite and parallel tokens have cosines of exactly +-1 up
+    to float32 rounding, which summation order decides; at tau = +-1 the
+    graph must still be the loop's. Also d = 1, zero vectors, no sentences."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 9, 384, generator=gen)
+    x[0, 1] = x[0, 0]
+    x[1, 3] = -x[1, 0]
+    x[1, 4] = 3 * x[1, 0]
+    x[2, 5] = 0.5 * x[2, 2]
+    x[2, 6] = 0.0
+    mask = torch.ones(3, 9, dtype=torch.bool)
+    inputs = [(x, mask), (torch.randn(2, 3, 1, generator=gen), torch.ones(2, 3, dtype=torch.bool)),
+              (torch.randn(0, 4, 5), torch.zeros(0, 4, dtype=torch.bool)),
+              (torch.randn(2, 4, 5), torch.zeros(2, 4, dtype=torch.bool))]
+    for x, mask in inputs:
+        for tau in (-1.0, -0.99, 0.0, 0.99, 1.0):
+            slow = build_token_graph_loop(x, mask, tau)
+            fast = build_token_graph(x, mask, tau, precision=precision)
+            for name in ("edge_index", "batch", "ptr", "position"):
+                assert torch.equal(getattr(fast, name), getattr(slow, name)), (tuple(x.shape), tau, name)
+
+
 def test_bf16_rounding_stays_inside_the_margin():
     """The bound behind BF16_MARGIN, checked on adversarial data: vectors
     with a few huge components and many tiny ones, and near-parallel pairs."""
