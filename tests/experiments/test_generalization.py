@@ -41,10 +41,14 @@ def test_smoke_writes_json_and_plot(tmp_path, capsys):
     assert "| aggregator" in capsys.readouterr().out
 
 
+def tiny_config(**kwargs):
+    base = dict(seeds=(0,), epochs=1, train_sets=32, val_sets=8, test_sets=8, test_sizes=(4,),
+                train_sizes=(2, 3), val_size=4, channels=8, bits=3)
+    return gen.GeneralizationConfig(**{**base, **kwargs})
+
+
 def test_same_seed_same_result():
-    cfg = gen.GeneralizationConfig(seeds=(0,), epochs=1, train_sets=32, val_sets=8, test_sets=8,
-                                   test_sizes=(4,), train_sizes=(2, 3), val_size=4,
-                                   channels=8, bits=3)
+    cfg = tiny_config()
     data = gen.make_data("max", cfg)
     a = gen.train_one("max", "lcm_assoc", 1, cfg, data)
     b = gen.train_one("max", "lcm_assoc", 1, cfg, data)
@@ -52,9 +56,7 @@ def test_same_seed_same_result():
 
 
 def test_cosine_schedule_changes_training_and_lcm_leaves_are_tanh():
-    cfg = gen.GeneralizationConfig(seeds=(0,), epochs=3, train_sets=64, val_sets=8, test_sets=8,
-                                   test_sizes=(4,), train_sizes=(2, 3), val_size=4,
-                                   channels=8, bits=3)
+    cfg = tiny_config(epochs=3, train_sets=64)
     data = gen.make_data("max", cfg)
     const = gen.train_one("max", "lcm", 0, cfg, data)
     cosine = gen.train_one("max", "lcm", 0, dataclasses.replace(cfg, lr_schedule="cosine"), data)
@@ -133,10 +135,7 @@ def test_constant_baseline():
 
 
 def test_interrupted_run_keeps_finished_runs(tmp_path, monkeypatch):
-    cfg = gen.GeneralizationConfig(tasks=("max",), aggregators=("sum", "mean"), seeds=(0,),
-                                   epochs=1, train_sets=32, val_sets=8, test_sets=8,
-                                   test_sizes=(4,), train_sizes=(2, 3), val_size=4,
-                                   channels=8, bits=3)
+    cfg = tiny_config(tasks=("max",), aggregators=("sum", "mean"))
     real = gen.train_one
 
     def fail_on_mean(task, name, *args):
