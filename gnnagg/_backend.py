@@ -1,31 +1,44 @@
 """Optional kernel backends, detected once, here.
 
 ``torch_scatter`` is used for the scatter/segment reductions it implements
-when it is installed, unless ``GNNAGG_BACKEND=torch`` forces plain torch.
+when it is installed, unless ``GNNAGG_BACKEND=torch`` forces plain torch
+(read on first use, so importing gnnagg reads no environment variable).
 :func:`fast_bf16_matmul` says whether a device multiplies bfloat16 natively
 with float32 accumulation (used by the token-graph screen of ``gnnagg.nn.glot``).
 """
 import os
+from typing import Optional
 
-try:  # pragma: no cover - depends on the environment
-    import torch_scatter  # noqa: F401
+_CHOICE: Optional[bool] = None
+torch_scatter = None
 
-    HAS_TORCH_SCATTER = True
-except Exception:  # ImportError, or a binary built for another torch
-    torch_scatter = None
-    HAS_TORCH_SCATTER = False
 
-BACKEND = os.environ.get("GNNAGG_BACKEND", "auto").lower()
-if BACKEND not in ("auto", "torch", "torch_scatter"):
-    raise ValueError(f"GNNAGG_BACKEND must be 'auto', 'torch' or "
-                     f"'torch_scatter' (got '{BACKEND}')")
-if BACKEND == "torch_scatter" and not HAS_TORCH_SCATTER:
-    raise ImportError("GNNAGG_BACKEND=torch_scatter, but torch_scatter "
-                      "cannot be imported (pip install torch-scatter)")
+def _decide() -> bool:
+    global torch_scatter
+    backend = os.environ.get("GNNAGG_BACKEND", "auto").lower()
+    if backend not in ("auto", "torch", "torch_scatter"):
+        raise ValueError(f"GNNAGG_BACKEND must be 'auto', 'torch' or "
+                         f"'torch_scatter' (got '{backend}')")
+    if backend == "torch":
+        return False
+    try:  # pragma: no cover - depends on the environment
+        import torch_scatter as ts
+    except Exception:  # ImportError, or a binary built for another torch
+        ts = None
+    if ts is None and backend == "torch_scatter":
+        raise ImportError("GNNAGG_BACKEND=torch_scatter, but torch_scatter "
+                          "cannot be imported (pip install torch-scatter)")
+    torch_scatter = ts
+    return ts is not None
 
 
 def use_torch_scatter() -> bool:
-    return HAS_TORCH_SCATTER and BACKEND != "torch"
+    """Whether the scatter kernels go to ``torch_scatter``: decided on the
+    first call (``GNNAGG_BACKEND`` is read then, not at import)."""
+    global _CHOICE
+    if _CHOICE is None:
+        _CHOICE = _decide()
+    return _CHOICE
 
 
 _FAST_BF16 = {}

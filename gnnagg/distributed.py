@@ -107,9 +107,9 @@ def _worker(local_rank: int, fn: Callable, args: tuple, world_size: int, port: i
     os.environ.update(RANK=str(local_rank), LOCAL_RANK=str(local_rank),
                       WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
-    from .experiments.common import default_threads
+    from .utils import apply_threads
 
-    default_threads()
+    apply_threads()
     ctx = from_env(device, backend)
     try:
         result = fn(ctx, *args)

@@ -245,7 +245,7 @@ def _fmt_mem(cell: Dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> Dict[str, Any]:
-    from ..experiments.common import environment, format_table, progress
+    from ..utils import environment, format_table, progress
 
     if args._cell:
         print(json.dumps(run_cell(json.loads(args._cell))))
@@ -327,7 +327,7 @@ def _main() -> None:  # ``python -m gnnagg.bench.aggr`` (used for child cells)
     args = parser.parse_args()
     result = main(args)
     if result is not None and args.out:
-        from ..experiments.common import write_json
+        from ..utils import write_json
 
         write_json(args.out, result)
 

@@ -73,15 +73,6 @@ _ARXIV_FILES = ("RELEASE_v1.txt", "raw/edge.csv.gz", "raw/node-feat.csv.gz",
                 "split/time/valid.csv.gz", "split/time/test.csv.gz")
 
 
-def _allow_pyg_pickles() -> None:
-    # ogb 1.3.6 loads its processed file with torch.load(weights_only=True)
-    # under torch >= 2.6, which refuses PyG's storage classes unless allowed.
-    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
-    from torch_geometric.data.storage import GlobalStorage
-
-    torch.serialization.add_safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage])
-
-
 def _build_arxiv(path: Path) -> Data:
     from ogb.nodeproppred import PygNodePropPredDataset
     from torch_geometric.utils import to_undirected
@@ -91,8 +82,10 @@ def _build_arxiv(path: Path) -> Data:
         # An empty folder left by a failed download would make OGB ask an
         # interactive question on the next try.
         shutil.rmtree(path)
-    _allow_pyg_pickles()
-    dataset = PygNodePropPredDataset(name="ogbn-arxiv", root=str(path.parent))
+    from .ogb import pyg_pickles
+
+    with pyg_pickles():
+        dataset = PygNodePropPredDataset(name="ogbn-arxiv", root=str(path.parent))
     data = dataset[0]
     split = dataset.get_idx_split()
     data.edge_index = to_undirected(data.edge_index, num_nodes=data.num_nodes)

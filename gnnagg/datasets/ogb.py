@@ -34,13 +34,14 @@ NODE_RAW_FILES = ("RELEASE_v1.txt", "raw/edge.csv.gz", "raw/node-feat.csv.gz",
                   "raw/num-node-list.csv.gz")
 
 
-def allow_pyg_pickles() -> None:
-    """Let ``torch.load`` (``weights_only=True`` since torch 2.6) read the
-    processed files that ogb 1.3.6 writes through PyG."""
+def pyg_pickles():
+    """A context in which ``torch.load`` (``weights_only=True`` since torch
+    2.6) may read the processed files that ogb 1.3.6 writes through PyG.
+    Scoped to the block: nothing is registered process-wide."""
     from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
     from torch_geometric.data.storage import GlobalStorage
 
-    torch.serialization.add_safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage])
+    return torch.serialization.safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage])
 
 
 def _folder(name: str, prefix: str) -> str:
@@ -57,8 +58,8 @@ def load_graph_dataset(name: str = "ogbg-molhiv"):
     def build(path: Path):
         from ogb.graphproppred import PygGraphPropPredDataset
 
-        allow_pyg_pickles()
-        return PygGraphPropPredDataset(name=name, root=str(path.parent))
+        with pyg_pickles():
+            return PygGraphPropPredDataset(name=name, root=str(path.parent))
 
     return load_staged(f"OGB data set {name}", f"ogb/{folder}", GRAPH_RAW_FILES, build)
 
@@ -71,8 +72,8 @@ def load_node_dataset(name: str = "ogbn-arxiv"):
     def build(path: Path):
         from ogb.nodeproppred import PygNodePropPredDataset
 
-        allow_pyg_pickles()
-        return PygNodePropPredDataset(name=name, root=str(path.parent))
+        with pyg_pickles():
+            return PygNodePropPredDataset(name=name, root=str(path.parent))
 
     return load_staged(f"OGB data set {name}", f"ogb/{folder}", NODE_RAW_FILES, build)
 

