@@ -1,5 +1,18 @@
+import signal
+
 import pytest
 import torch
+
+
+def pytest_configure(config):
+    # Tests never read or write the user's real cache (~/.cache/gnnagg):
+    # every session gets a fresh one unless GNNAGG_CACHE names one.
+    import os
+    import tempfile
+
+    if not os.environ.get("GNNAGG_CACHE"):
+        os.environ["GNNAGG_CACHE"] = tempfile.mkdtemp(prefix="gnnagg-test-cache-")
+    os.environ.setdefault("GNNAGG_QUIET", "1")
 
 
 @pytest.fixture
@@ -10,3 +23,29 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def sigint_at_epoch(monkeypatch):
+    """``arm(n)``: deliver a real SIGINT to this process when the training
+    engine starts its n-th epoch (counted over all runs), as Ctrl-C would.
+    Epoch checkpoints are written after every epoch while armed. Run the
+    runner through ``gnnagg.cli.main``, which turns the interrupt into exit
+    code 130; later epochs are not interrupted again."""
+    from gnnagg.train import engine
+
+    monkeypatch.setenv("GNNAGG_CHECKPOINT_SECONDS", "0")
+    seen = {"epochs": 0}
+    original = engine._set_epoch
+
+    def arm(n: int):
+        def patched(data, epoch):
+            seen["epochs"] += 1
+            if seen["epochs"] == n:
+                signal.raise_signal(signal.SIGINT)
+            original(data, epoch)
+
+        monkeypatch.setattr(engine, "_set_epoch", patched)
+        return seen
+
+    return arm

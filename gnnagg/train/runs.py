@@ -12,6 +12,7 @@ not such a result is never overwritten.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -40,19 +41,22 @@ class RunStore:
         checkpoint_dir (str, optional): folder for epoch checkpoints of the
             run in progress; by default a hidden folder next to ``path``.
         checkpoint_interval (float, optional): seconds between epoch
-            checkpoints (a run shorter than this never writes one).
-            (default: :obj:`30.0`)
+            checkpoints (a run shorter than this never writes one);
+            :obj:`None` reads ``GNNAGG_CHECKPOINT_SECONDS``, else 30.
+            (default: :obj:`None`)
     """
 
     def __init__(self, path: Optional[str], experiment: str, config: Mapping[str, Any],
                  ignore: Iterable[str] = (), checkpoint_dir: Optional[str] = None,
-                 checkpoint_interval: float = 30.0) -> None:
+                 checkpoint_interval: Optional[float] = None) -> None:
         self.path = check_writable(path)
         self.experiment = experiment
         self.config = to_jsonable(dict(config))
         self.ignore = tuple(ignore)
         self.fingerprint = fingerprint(self.config, self.ignore)
         self.runs: Dict[str, Any] = {}
+        if checkpoint_interval is None:
+            checkpoint_interval = float(os.environ.get("GNNAGG_CHECKPOINT_SECONDS", "30"))
         self.checkpoint_interval = checkpoint_interval
         if checkpoint_dir is not None:
             self.checkpoint_dir: Optional[Path] = Path(checkpoint_dir).expanduser()
