@@ -392,9 +392,3 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
             "sizes": {s.name: {"train": len(s.train), "val": len(s.val), s.eval_split: len(s.eval)}
                       for s in settings},
             "results": results, "table": table}
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from ..cli import main as cli_main
-
-    sys.exit(cli_main(["run", "glot"] + sys.argv[1:]))
