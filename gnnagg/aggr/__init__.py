@@ -9,10 +9,14 @@ All reduce ragged neighbourhoods without padding; see
 from .base import SegmentAggregation, regularization_loss
 from .lcm import GRUPairOperator, LCMAggregation, MLPPairOperator
 from .recurrent import GRUAggregation, LSTMAggregation
-from .resolve import AGGREGATORS, aggregator_class, needs_channels, resolve
+from .channels import message_channels
+from .projected import Projected
+from .resolve import (AGGREGATORS, AggregatorCostWarning, aggregator_class, needs_channels,
+                      resolve)
 
 __all__ = [
     "SegmentAggregation", "LCMAggregation", "GRUAggregation", "LSTMAggregation",
     "GRUPairOperator", "MLPPairOperator", "resolve", "aggregator_class", "needs_channels",
-    "regularization_loss", "AGGREGATORS",
+    "regularization_loss", "AGGREGATORS", "message_channels", "Projected",
+    "AggregatorCostWarning",
 ]
