@@ -156,7 +156,7 @@ def resolve(query: Query = None, *args: Any, channels: Optional[int] = None,
         return None
     if isinstance(query, Aggregation):
         if args or kwargs:
-            raise TypeError("arguments given with an aggregation module, which is "
+            raise TypeError("keyword arguments given with an aggregation module, which is "
                             "already built")
         return query
     if isinstance(query, (list, tuple)):
