@@ -8,8 +8,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = ("aggr", "ops", "nn", "models", "train", "metrics", "datasets", "testing",
-               "distributed", "text", "bench", "experiments", "utils")
-_NAMES = {"swap_aggregators": "swap", "sweep": "sweep"}
+               "distributed", "text", "bench", "experiments", "utils", "sweeps")
+_NAMES = {"swap_aggregators": "swap", "sweep": "sweeps"}
 
 __all__ = ["__version__", "swap_aggregators", "sweep", *_SUBMODULES]
 

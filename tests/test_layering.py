@@ -17,7 +17,7 @@ LAYERS = {
     "nn": 3, "swap": 3, "testing": 3,
     "models": 4,
     "train": 5, "bench": 5,
-    "sweep": 6,
+    "sweeps": 6,
     "experiments": 7,
     "cli": 8, "__main__": 9,
 }

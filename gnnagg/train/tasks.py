@@ -1,0 +1,151 @@
+"""The loss and evaluation of common tasks, ready for :func:`gnnagg.train.fit`.
+
+Each builder returns what ``fit`` takes (``loss_fn``, ``evaluate`` and,
+for mini-batch tasks, ``train_data``), so that a runner, a sweep or a
+user's script trains a model on a task in a few lines:
+
+>>> loss_fn, evaluate = node_classification(data)
+>>> result = fit(model, optimizer, loss_fn, evaluate, epochs=200, monitor="val_acc")
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import metrics as M
+
+__all__ = ["node_classification", "graph_property", "ogb_task_type"]
+
+
+def _mask(data, name: str) -> Tensor:
+    mask = getattr(data, name, None)
+    if mask is None:
+        raise ValueError(f"data has no '{name}' (give train/val/test masks, e.g. from "
+                         f"gnnagg.datasets.random_split)")
+    return mask
+
+
+def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = None,
+                        x: Optional[Tensor] = None, x_eval: Optional[Tensor] = None,
+                        metrics: Sequence[str] = ("acc",),
+                        forward: Optional[Callable[..., Tensor]] = None):
+    """Full-batch node classification: cross-entropy on the training
+    nodes; ``evaluate`` gives ``val_loss``, ``val_<metric>`` and
+    ``test_<metric>`` for each of ``metrics`` (names of
+    :data:`gnnagg.metrics.METRICS`).
+
+    Args:
+        data: a PyG ``Data`` with ``x``, ``edge_index``, ``y`` (and
+            ``train_mask``/``val_mask``/``test_mask`` unless ``masks``).
+        masks: ``(train, val, test)`` boolean masks. (default: the data's)
+        x, x_eval: node features for training and evaluation (e.g. a
+            sparse copy). (default: ``data.x``)
+        forward: ``forward(model, x, edge_index) -> logits`` (default:
+            ``model(x, edge_index)``). Log-probabilities work as well.
+    """
+    train, val, test = masks if masks is not None else (
+        _mask(data, "train_mask"), _mask(data, "val_mask"), _mask(data, "test_mask"))
+    y, edge_index = data.y, data.edge_index
+    x = data.x if x is None else x
+    x_eval = x if x_eval is None else x_eval
+    call = forward or (lambda model, feats, ei: model(feats, ei))
+
+    def loss_fn(model, _batch):
+        out = call(model, x, edge_index)
+        return F.cross_entropy(out[train], y[train])
+
+    def evaluate(model) -> Dict[str, float]:
+        out = call(model, x_eval, edge_index).float()
+        scores = {"val_loss": float(F.cross_entropy(out[val], y[val]))}
+        for name in metrics:
+            scores[f"val_{name}"] = M.METRICS[name](y[val], out[val])
+            scores[f"test_{name}"] = M.METRICS[name](y[test], out[test])
+        return scores
+
+    return loss_fn, evaluate
+
+
+#: Training loss by OGB task type.
+_LOSSES: Dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "binary classification": F.binary_cross_entropy_with_logits,
+    "regression": F.mse_loss,
+}
+
+
+def ogb_task_type(dataset) -> str:
+    task = getattr(dataset, "task_type", None)
+    if task not in _LOSSES:
+        raise ValueError(f"task type {task!r} is not supported (expected one of "
+                         f"{sorted(_LOSSES)})")
+    return task
+
+
+def graph_property(dataset, split: Dict[str, Tensor], evaluator, batch_size: int = 32,
+                   eval_batch_size: int = 256, seed: int = 0, ctx=None,
+                   forward: Optional[Callable[[Any, Any], Tensor]] = None):
+    """Graph property prediction on an OGB-style in-memory data set:
+    ``(train_data, loss_fn, evaluate)`` for :func:`gnnagg.train.fit`.
+
+    The loss is OGB's (binary cross-entropy on the labelled targets of
+    classification sets, mean squared error on regression sets); ``evaluate``
+    returns ``valid_<metric>`` and ``test_<metric>`` from ``evaluator`` (OGB's
+    own ``Evaluator`` for OGB sets). With a data-parallel ``ctx`` each rank
+    trains on its share and evaluation is sharded and gathered, so the
+    metric equals a single-process evaluation.
+
+    Args:
+        dataset: an in-memory data set with ``task_type`` and ``num_tasks``.
+        split: ``{'train', 'valid', 'test'}`` graph indices.
+        evaluator: has ``eval({'y_true', 'y_pred'})`` and ``eval_metric``.
+        forward: ``forward(model, batch) -> (num_graphs, num_tasks)``
+            (default: ``model(x, edge_index, edge_attr, batch, num_graphs)``).
+    """
+    from .. import distributed as D
+    from ..datasets.ogb import FastGraphLoader
+
+    ctx = ctx if ctx is not None else D.Context()
+    loss_of = _LOSSES[ogb_task_type(dataset)]
+    metric = evaluator.eval_metric
+    if batch_size % ctx.world_size:
+        raise ValueError(f"batch_size ({batch_size}) must be divisible by the number of "
+                         f"processes ({ctx.world_size})")
+    sampler = D.train_sampler(split["train"].numel(), ctx, seed=seed)
+    loader = FastGraphLoader(dataset, split["train"], batch_size // ctx.world_size,
+                             sampler=sampler)
+    device = ctx.device
+
+    def call(model, batch) -> Tensor:
+        if forward is not None:
+            return forward(model, batch)
+        return model(batch.x.to(device), batch.edge_index.to(device),
+                     batch.edge_attr.to(device), batch.batch.to(device), batch.num_graphs)
+
+    def loss_fn(model, batch):
+        out = call(model, batch).float()
+        y = batch.y.to(device).float().view(out.shape)
+        labelled = y == y  # NaN marks a missing label in multi-task sets
+        if not bool(labelled.any()):
+            raise ValueError("a training batch has no labelled target")
+        return loss_of(out[labelled], y[labelled]), batch.num_graphs
+
+    def predict(model, indices: Tensor) -> Tensor:
+        positions = D.eval_shard(indices.numel(), ctx)
+        parts = [call(D.unwrap(model), b).float().cpu() for b in
+                 FastGraphLoader(dataset, indices[positions], batch_size=eval_batch_size)]
+        pred = torch.cat(parts) if parts else torch.zeros(0, dataset.num_tasks)
+        return D.gather_predictions(pred, positions, indices.numel(), ctx)
+
+    y_all = dataset._data.y
+
+    def evaluate(model) -> Dict[str, float]:
+        out = {}
+        for name in ("valid", "test"):
+            pred = predict(model, split[name])
+            y = y_all[split[name]].view(pred.shape)
+            out[f"{name}_{metric}"] = float(evaluator.eval({"y_true": y, "y_pred": pred})[metric])
+        return out
+
+    return loader, loss_fn, evaluate
