@@ -52,30 +52,22 @@ class GLOTConfig:
     pooling: str = _opt("all", "cls, mean, max, adapool, glot, a comma-separated list, or all")
     seeds: int = _opt(3, "runs per pooler (seeds 0 .. N-1)")
     epochs: Optional[int] = _opt(None, "most epochs per run")
-    patience: Optional[int] = _opt(None, "stop after this many epochs without a better "
-                                         "validation score (0: never)")
+    patience: Optional[int] = _opt(None, "stop after N epochs without a better val score (0: no)")
     lr: Optional[float] = _opt(None, "Adam learning rate")
-    pair: Optional[str] = _opt(None, "pair tasks' head input: concat [u, v] (the paper) or "
-                                     "sbert [u, v, |u-v|, u*v]")
-    class_weights: Optional[bool] = _opt(None, "weight the loss by inverse training-class "
-                                               "frequency (classification)")
+    pair: Optional[str] = _opt(None, "pair head input: concat [u, v] or sbert [u, v, |u-v|, u*v]")
+    class_weights: Optional[bool] = _opt(None, "weight the loss by inverse class frequency")
     batch_size: int = _opt(32, "training examples per step")
     max_length: int = _opt(128, "encoder tokens per text")
-    max_train: Optional[int] = _opt(None, "subsample the training set to this many rows "
-                                          "(fixed seed 0)")
+    max_train: Optional[int] = _opt(None, "subsample the training set to N rows (fixed seed 0)")
     val_fraction: float = _opt(0.1, "training rows held out to select the epoch")
-    model: Optional[str] = _opt(None, "Hugging Face encoder name or folder (default: offline "
-                                      "all-MiniLM-L6-v2)")
-    graph: str = _opt("similarity", "GLOT's graph: similarity (the token graph) or none (no "
-                                    "edges, the same parameters)")
+    model: Optional[str] = _opt(None, "encoder name or folder (default: offline all-MiniLM-L6-v2)")
+    graph: str = _opt("similarity", "GLOT graph: similarity, or none (no edges, same parameters)")
     tau: Optional[float] = _opt(None, "GLOT edge threshold")
-    knn: Optional[int] = _opt(None, "GLOT k-NN graph instead of (with --tau: on top of) a "
-                                    "threshold")
+    knn: Optional[int] = _opt(None, "GLOT k-NN graph instead of (with --tau: besides) a threshold")
     hidden: int = _opt(256, "GLOT GNN width")
     layers: int = _opt(2, "GLOT GNN layers")
     conv: str = _opt("GATConv", "GLOT convolution, any PyG name")
-    aggr: Optional[str] = _opt(None, "GLOT aggregator for gnnagg.aggr.resolve (default: the "
-                                     "conv's own)")
+    aggr: Optional[str] = _opt(None, "GLOT aggregator, gnnagg.aggr.resolve (default: conv's own)")
     attention: int = _opt(256, "GLOT/AdaPool readout hidden size")
     ratios: Tuple[float, ...] = _opt((0.2, 0.5, 0.8, 0.9), "stress: distractor ratios")
     stress_train: int = _opt(2000, "stress: training sequences")
@@ -96,10 +88,8 @@ def pooler_names(spec: str) -> List[str]:
     from ..nn.pooling import POOLINGS
 
     names = list(POOLINGS) if spec == "all" else [s.strip() for s in spec.split(",") if s.strip()]
-    unknown = [n for n in names if n not in POOLINGS]
-    if unknown or not names:
-        raise ValueError(f"unknown --pooling {unknown or spec!r}; choose from {list(POOLINGS)} "
-                         f"or 'all'")
+    if not names or set(names) - set(POOLINGS):
+        raise ValueError(f"unknown --pooling {spec!r}; choose from {list(POOLINGS)} or 'all'")
     return names
 
 
@@ -122,6 +112,7 @@ def validate(cfg: GLOTConfig) -> GLOTConfig:
 
     if cfg.task == "graph-bench":
         raise ValueError("token-graph timing moved to its own command: gnnagg bench token-graph")
+    cfg = dataclasses.replace(cfg, task=cfg.task.lower().replace("-", "").replace("_", ""))
     check_choice("task", cfg.task, [*GLUE_TASKS, "stress"])
     spec = GLUE_TASKS.get(cfg.task)
     kind = "pair" if spec is not None and spec.pair else "single"
