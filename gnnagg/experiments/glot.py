@@ -249,8 +249,9 @@ def baseline(s: Setting) -> Dict[str, Any]:
 
 
 def summarize(s: Setting, runs: List[Dict]) -> Dict[str, Any]:
+    value = lambda v: float("nan") if v is None else v  # JSON keeps NaN as null
     return {"runs": [{k: v for k, v in r.items() if k != "curve"} for r in runs],
-            **{split: {m: mean_std([r[split][m] for r in runs]) for m in s.metrics}
+            **{split: {m: mean_std([value(r[split][m]) for r in runs]) for m in s.metrics}
                for split in ("val", "eval")}}
 
 
