@@ -4,7 +4,7 @@
 when it is installed, unless ``GNNAGG_BACKEND=torch`` forces plain torch
 (read on first use, so importing gnnagg reads no environment variable).
 :func:`fast_bf16_matmul` says whether a device multiplies bfloat16 natively
-with float32 accumulation (used by the token-graph screen of ``gnnagg.nn.glot``).
+with float32 accumulation (used by the token-graph screen of ``gnnagg.nn.token_graph``).
 """
 import os
 from typing import Optional

@@ -6,6 +6,7 @@ _EXPORTS = {
     "LATTE": "latte",
     "OGBGraphModel": "ogb",
     "OGBNodeModel": "ogb",
+    "SentenceClassifier": "sentence",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,21 +1,33 @@
 """Layers from the papers gnnagg reproduces (DAGNN, LATTE, GLOT).
 
+* :mod:`gnnagg.nn.token_graph`: GLOT's token graphs (vectorised, the
+  per-sentence reference, the edgeless ablation).
+* :mod:`gnnagg.nn.pooling`: sentence poolers over token states (GLOT and
+  the baselines of its paper) and their resolver.
+
 Names are imported lazily, so that importing ``gnnagg.nn`` does not pull in
-optional dependencies (e.g. ``transformers``) of layers you do not use.
+optional dependencies of layers you do not use.
 """
 import importlib
 
 _EXPORTS = {
     "DAGNNProp": "dagnn",
     "LATTEConv": "latte",
-    "TokenGraph": "glot",
-    "build_token_graph": "glot",
-    "GLOTPooling": "glot",
-    "MeanPooling": "glot",
-    "MaxPooling": "glot",
-    "CLSPooling": "glot",
-    "AdaPool": "glot",
-    "resolve_pooling": "glot",
+    "TokenGraph": "token_graph",
+    "build_token_graph": "token_graph",
+    "build_token_graph_loop": "token_graph",
+    "empty_token_graph": "token_graph",
+    "BF16_MARGIN": "token_graph",
+    "TokenPooling": "pooling",
+    "AttentionReadout": "pooling",
+    "GLOTPooling": "pooling",
+    "MeanPooling": "pooling",
+    "MaxPooling": "pooling",
+    "CLSPooling": "pooling",
+    "AdaPool": "pooling",
+    "POOLINGS": "pooling",
+    "resolve_pooling": "pooling",
+    "resolve_conv": "pooling",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,29 +1,19 @@
+"""Token graphs (gnnagg.nn.token_graph): hand-computed graphs, the vectorised
+build against the per-sentence loop (any bucket size, both precisions, near
+the threshold and at exact ties), the edgeless graph."""
 import pytest
 import torch
 
-from gnnagg.nn import (AdaPool, CLSPooling, GLOTPooling, MaxPooling, MeanPooling, TokenGraph,
-                       build_token_graph, resolve_pooling)
 from gnnagg._backend import fast_bf16_matmul
-from gnnagg.nn.glot import BF16_MARGIN, build_token_graph_loop, resolve_conv
+from gnnagg.nn import (BF16_MARGIN, TokenGraph, build_token_graph, build_token_graph_loop,
+                       empty_token_graph)
 
 DTYPES = [torch.float32, torch.float64]
 
 
-def fixture(dtype=torch.float32):
-    """Three sentences of 4, 2 and 1 tokens; padding holds huge values so a
-    padding token leaking into any result shows."""
-    x = torch.tensor([
-        [[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]],
-        [[0.0, 1.0], [0.1, 1.0], [1e6, 1e6], [1e6, -1e6]],
-        [[2.0, 2.0], [1e6, 1e6], [1e6, 1e6], [1e6, 1e6]],
-    ], dtype=dtype)
-    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
-    return x, mask
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_threshold_graph_hand_computed(dtype):
-    x, mask = fixture(dtype)
+def test_threshold_graph_hand_computed(dtype, three_sentences):
+    x, mask = three_sentences(dtype)
     g = build_token_graph(x, mask, tau=0.9, edge_weights=True)
     # cos(t0, t1) = 0.994 in sentence 0; cos = 0.995 in sentence 1 (nodes 4, 5).
     assert g.edge_index.tolist() == [[1, 0, 5, 4], [0, 1, 4, 5]]
@@ -165,8 +155,8 @@ def test_precision_option_and_bf16_detection():
         assert torch.equal(a.edge_index, b.edge_index)
 
 
-def test_node_states_are_gathered_on_first_access():
-    x, mask = fixture()
+def test_node_states_are_gathered_on_first_access(three_sentences):
+    x, mask = three_sentences()
     g = build_token_graph(x, mask, tau=0.9)
     assert g._x is None
     assert torch.equal(g.x, x[mask]) and g.x is g.x
@@ -192,118 +182,6 @@ def test_threshold_graph_is_symmetric_and_rejects_bad_input():
         build_token_graph(x, mask, tau=None, k=None)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_baseline_poolers_hand_computed(dtype):
-    x, mask = fixture(dtype)
-    mean = MeanPooling(2)(x, mask)
-    assert torch.allclose(mean, torch.tensor([[0.225, 0.275], [0.05, 1.0], [2.0, 2.0]], dtype=dtype))
-    assert torch.equal(MaxPooling(2)(x, mask), torch.tensor([[1.0, 1.0], [0.1, 1.0], [2.0, 2.0]], dtype=dtype))
-    assert torch.equal(CLSPooling(2)(x, mask), x[:, 0])
-    last = CLSPooling(2, last=True)(x, mask)
-    assert torch.equal(last, torch.stack([x[0, 3], x[1, 1], x[2, 0]]))
-    # left padding: the first *real* token is taken
-    left = torch.tensor([[0, 1, 1, 1], [0, 0, 1, 1], [0, 0, 0, 1]], dtype=torch.bool)
-    assert torch.equal(CLSPooling(2)(x, left), torch.stack([x[0, 1], x[1, 2], x[2, 3]]))
-
-
-@pytest.mark.parametrize("name", ["glot", "adapool"])
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_attention_weights_sum_to_one_and_ignore_padding(name, dtype):
-    torch.manual_seed(0)
-    x, mask = fixture(dtype)
-    pooler = resolve_pooling(name, 2, **({"hidden_channels": 4, "tau": 0.5} if name == "glot" else {})).to(dtype)
-    z, pi = pooler(x, mask, return_attention=True)
-    assert z.shape == (3, pooler.out_channels)
-    batch = torch.repeat_interleave(torch.arange(3), mask.sum(1))
-    assert pi.shape == (int(mask.sum()),)
-    sums = torch.zeros(3, dtype=dtype).index_add_(0, batch, pi)
-    assert torch.allclose(sums, torch.ones(3, dtype=dtype))
-    # changing padding changes nothing
-    x2 = x.clone()
-    x2[~mask] = -7.0
-    assert torch.allclose(pooler(x2, mask), z)
-
-
-@pytest.mark.parametrize("name", ["glot", "adapool", "mean", "max", "cls"])
-def test_sentence_independent_of_batch(name):
-    torch.manual_seed(0)
-    pooler = resolve_pooling(name, 5, **({"hidden_channels": 4, "tau": 0.0} if name == "glot" else {}))
-    x = torch.randn(3, 6, 5)
-    mask = torch.arange(6) < torch.tensor([[6], [2], [4]])
-    full = pooler(x, mask)
-    alone = pooler(x[1:2, :2], mask[1:2, :2])
-    assert torch.allclose(full[1:2], alone, atol=1e-6)
-
-
-def test_glot_permutation_invariant_over_tokens():
-    torch.manual_seed(0)
-    pooler = GLOTPooling(5, hidden_channels=4, tau=0.2)
-    x = torch.randn(2, 7, 5)
-    mask = torch.ones(2, 7, dtype=torch.bool)
-    perm = torch.randperm(7)
-    assert torch.allclose(pooler(x, mask), pooler(x[:, perm], mask), atol=1e-5)
-
-
-def test_glot_uses_the_graph():
-    """With no edges the GNN sees isolated tokens; with edges it does not."""
-    torch.manual_seed(0)
-    pooler = GLOTPooling(5, hidden_channels=4)
-    x = torch.randn(2, 7, 5)
-    mask = torch.ones(2, 7, dtype=torch.bool)
-    g_none = build_token_graph(x, mask, tau=1.0)
-    g_full = build_token_graph(x, mask, tau=-1.0)
-    assert g_none.num_edges == 0 and g_full.num_edges == 2 * 7 * 6
-    assert not torch.allclose(pooler(x, mask, graph=g_none), pooler(x, mask, graph=g_full))
-
-
-@pytest.mark.parametrize("conv,aggr", [("GATConv", None), ("gcn", "sum"), ("sage", "lstm"),
-                                       ("GraphConv", "lcm"), ("gat", "gru")])
-def test_glot_any_conv_and_aggregator(conv, aggr):
-    torch.manual_seed(0)
-    pooler = GLOTPooling(6, hidden_channels=4, num_layers=2, conv=conv, aggr=aggr, tau=0.0)
-    x = torch.randn(3, 5, 6)
-    mask = torch.arange(5) < torch.tensor([[5], [3], [1]])
-    out = pooler(x, mask)
-    assert out.shape == (3, 6 + 2 * 4)
-    out.sum().backward()
-    assert all(p.grad is not None for p in pooler.parameters() if p.requires_grad)
-    pooler.reset_parameters()
-    assert conv.lower()[:3] in repr(pooler).lower()
-
-
-def test_glot_without_jumping_knowledge_and_gradcheck():
-    torch.manual_seed(0)
-    pooler = GLOTPooling(3, hidden_channels=2, num_layers=1, conv="GCNConv", tau=0.0,
-                         jumping_knowledge=False).double()
-    assert pooler.out_channels == 2
-    x = torch.randn(2, 3, 3, dtype=torch.float64, requires_grad=True)
-    mask = torch.tensor([[1, 1, 1], [1, 1, 0]], dtype=torch.bool)
-    torch.autograd.gradcheck(lambda t: pooler(t, mask, graph=build_token_graph(x.detach(), mask, 0.0)),
-                             (x,))
-
-
-def test_resolvers_and_errors():
-    assert isinstance(resolve_pooling("GLOTPooling", 4), GLOTPooling)
-    assert isinstance(resolve_pooling("max", 4), MaxPooling)
-    ada = AdaPool(4)
-    assert resolve_pooling(ada) is ada
-    assert resolve_conv("gat").__name__ == "GATConv"
-    with pytest.raises(ValueError, match="unknown pooling"):
-        resolve_pooling("median", 4)
-    with pytest.raises(ValueError, match="needs in_channels"):
-        resolve_pooling("mean")
-    with pytest.raises(ValueError, match="unknown PyG convolution"):
-        GLOTPooling(4, conv="nope")
-    with pytest.raises(ValueError, match="unknown aggregator"):
-        GLOTPooling(4, aggr="nope")
-    with pytest.raises(ValueError, match="expects 4 channels"):
-        MeanPooling(4)(torch.randn(2, 3, 5), torch.ones(2, 3, dtype=torch.bool))
-    with pytest.raises(ValueError, match="no tokens"):
-        MeanPooling(4)(torch.randn(2, 3, 4), torch.tensor([[1, 0, 0], [0, 0, 0]]).bool())
-    assert repr(GLOTPooling(4, 8, k=3)).startswith("GLOTPooling(4, 8, num_layers=2, conv=GATConv, tau=0.8, k=3")
-    assert isinstance(build_token_graph(torch.randn(1, 2, 3), torch.ones(1, 2, dtype=torch.long)), TokenGraph)
-
-
 def test_left_padding_gives_the_same_graph():
     torch.manual_seed(0)
     lengths = torch.tensor([6, 3, 5])
@@ -317,3 +195,17 @@ def test_left_padding_gives_the_same_graph():
     assert a.num_edges > 0
     assert torch.equal(a.edge_index, b.edge_index) and torch.equal(a.x, b.x)
     assert torch.equal(b.position, left.nonzero(as_tuple=True)[1])
+
+
+def test_empty_token_graph_has_the_nodes_and_no_edges(three_sentences):
+    x, mask = three_sentences()
+    g = build_token_graph(x, mask, tau=-1.0)
+    e = empty_token_graph(x, mask.long())  # 0/1 integer masks are accepted
+    # every ordered pair but the opposite tokens 0 and 3 (cosine exactly -1)
+    assert g.num_edges == 4 * 3 - 2 + 2 * 1 and e.num_edges == 0
+    assert e.edge_index.shape == (2, 0) and e.edge_index.dtype == torch.long
+    for name in ("x", "batch", "ptr", "position"):
+        assert torch.equal(getattr(e, name), getattr(g, name)), name
+    assert isinstance(e, TokenGraph) and e.edge_weight is None
+    with pytest.raises(ValueError, match="mask must have shape"):
+        empty_token_graph(x, mask[:, :2])
