@@ -189,13 +189,14 @@ class Manifest:
 
 
 def _as_path(value) -> Optional[Path]:
-    if isinstance(value, (str, os.PathLike)):
-        try:
-            return Path(value)
-        except (TypeError, ValueError):
-            return None
-    name = getattr(value, "name", None)  # an open file
-    return Path(name) if isinstance(name, str) else None
+    if not isinstance(value, (str, os.PathLike)):
+        value = getattr(value, "name", None)  # an open file
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    # File contents held in a local are not paths.
+    if not isinstance(value, str) or not value or len(value) > 4096 or "\n" in value:
+        return None
+    return Path(value)
 
 
 def culprit(exc: BaseException, folder: Path) -> Optional[Path]:
@@ -219,9 +220,9 @@ def culprit(exc: BaseException, folder: Path) -> Optional[Path]:
                     continue
                 try:
                     resolved = path.resolve()
+                    if root in resolved.parents and resolved.is_file():
+                        return resolved
                 except (OSError, RuntimeError, ValueError):
                     continue
-                if resolved != root and root in resolved.parents and resolved.is_file():
-                    return resolved
         exc = exc.__cause__ or exc.__context__
     return None

@@ -219,3 +219,30 @@ def test_nothing_is_written_into_the_data_folder(dirs):
     with pytest.warns(UserWarning):
         _load()
     assert _snapshot(data) == before
+
+
+def test_single_file_is_staged_with_its_own_manifest(dirs):
+    data, cache = dirs
+    dst = store.stage("file.zip")
+    assert dst == cache / "file.zip" and dst.read_bytes() == b"zip"
+    assert (cache / f".file.zip{integrity.MANIFEST}").is_file()
+    dst.write_bytes(b"zap")
+    assert store.stage("file.zip").read_bytes() == b"zip"
+
+
+def test_culprit_is_the_innermost_file_being_read(tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"")
+    (tmp_path / "b.bin").write_bytes(b"")
+
+    def read(path):
+        contents = "x" * 10_000  # noqa: F841 (a long local is not a path)
+        raise EOFError
+
+    def outer(folder):
+        first = folder / "a.bin"  # noqa: F841
+        read(str(folder / "b.bin"))
+
+    with pytest.raises(EOFError) as err:
+        outer(tmp_path)
+    assert integrity.culprit(err.value, tmp_path) == (tmp_path / "b.bin").resolve()
+    assert integrity.culprit(err.value, tmp_path / "elsewhere") is None
