@@ -16,9 +16,11 @@ ogbn-arxiv         ``ogb/ogbn_arxiv/`` (OGB's extracted release, with
 =================  ==========================================================
 
 They are copied into ``GNNAGG_CACHE`` (PyG writes ``processed/`` next to
-``raw/``); without them the classes download the originals, and when that
-fails too a :class:`~gnnagg.datasets.store.MissingDataError` names every
-missing file and the places looked in.
+``raw/``), verified against known checksums, and ``processed/`` is rebuilt
+whenever they change (:mod:`gnnagg.datasets.store`); without them the classes
+download the originals, and when that fails too a
+:class:`~gnnagg.datasets.store.MissingDataError` names every missing file and
+the places looked in.
 """
 from __future__ import annotations
 

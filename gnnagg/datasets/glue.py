@@ -2,20 +2,41 @@
 
 Files are found through :func:`gnnagg.datasets.store.require_file`, e.g.
 ``GNNAGG_DATA/glue/SST-2/train.tsv``. The formats are those of the GLUE
-release (Wang et al., 2019, https://arxiv.org/abs/1804.07461):
+release (Wang et al., 2019, https://arxiv.org/abs/1804.07461), as written by
+its ``download_glue_data.py``:
 
-========  ===========  =========================================  ===========
-task      header row   text columns                               label
-========  ===========  =========================================  ===========
-SST-2     yes          ``sentence``                               ``label``
-CoLA      no           column 3                                   column 1
-RTE       yes          ``sentence1``, ``sentence2``               ``label`` (entailment / not_entailment)
-MRPC      yes          ``#1 String``, ``#2 String``               ``Quality``
-STS-B     yes          ``sentence1``, ``sentence2``               ``score`` (0 to 5, regression)
-========  ===========  =========================================  ===========
+======  ======================  ==========================  ==========================  ==============
+task    header row              text columns                label                       metrics
+======  ======================  ==========================  ==========================  ==============
+SST-2   ``sentence label``      ``sentence``                ``label`` (0/1)             accuracy
+CoLA    none (4 columns)        column 3                    column 1 (0/1)              MCC
+MRPC    ``Quality #1 ID #2 ID   ``#1 String``,              ``Quality`` (0/1)           F1, accuracy
+        #1 String #2 String``   ``#2 String``
+QQP     ``id qid1 qid2          ``question1``,              ``is_duplicate`` (0/1)      F1, accuracy
+        question1 question2     ``question2``
+        is_duplicate``
+STS-B   ``index genre ...       ``sentence1``,              ``score`` (0 to 5,          Spearman,
+        sentence1 sentence2     ``sentence2``               regression)                 Pearson
+        score``
+MNLI    ``index promptID ...    ``sentence1``,              ``gold_label``              accuracy
+        sentence1 sentence2     ``sentence2``               (entailment 0, neutral 1,
+        label1 ... gold_label``                             contradiction 2)
+QNLI    ``index question        ``question``, ``sentence``  ``label`` (entailment 0,    accuracy
+        sentence label``                                    not_entailment 1)
+RTE     ``index sentence1       ``sentence1``,              ``label`` (as QNLI)         accuracy
+        sentence2 label``       ``sentence2``
+WNLI    as RTE                  as RTE                      ``label`` (0/1)             accuracy
+======  ======================  ==========================  ==========================  ==============
 
-Fields are split on tabs without quote handling (SST-2 and CoLA contain bare
-quote characters).
+Splits are ``train`` and ``dev`` (``dev.tsv``; MNLI's ``dev`` is
+``dev_matched.tsv`` and ``dev_mismatched`` is also available); GLUE's test
+files have no public labels. Metrics are names in
+:data:`gnnagg.metrics.METRICS`, the main one first.
+
+Fields are split on tabs without quote handling (SST-2, CoLA and MRPC contain
+bare quote characters). A leading UTF-8 byte-order mark (MRPC's files begin
+with one) and CRLF line ends are accepted. Every row must have as many fields
+as the header (CoLA: 4): a stray tab would otherwise shift a column silently.
 """
 from __future__ import annotations
 
@@ -26,39 +47,70 @@ import numpy as np
 
 from .store import require_file
 
+_TRAIN_DEV = (("train", "train.tsv"), ("dev", "dev.tsv"))
+_NLI2 = {"entailment": 0, "not_entailment": 1}
+
 
 @dataclass(frozen=True)
 class GlueTask:
     """How one GLUE task's TSV files are laid out and scored.
 
     ``text_a``/``text_b``/``label`` are column names (files with a header) or
-    positions (files without). ``labels`` maps label strings to classes;
-    :obj:`None` means integer classes, or float scores when ``regression``.
+    positions (files without, which have ``num_fields`` columns). ``labels``
+    maps label strings to classes; :obj:`None` means integer classes, or
+    float scores when ``regression``. ``metrics`` are names in
+    :data:`gnnagg.metrics.METRICS`, the main one first; ``splits`` maps
+    split names to file names.
     """
     folder: str
     header: bool
     text_a: Union[str, int]
     label: Union[str, int]
-    metric: str
+    metrics: Tuple[str, ...]
     text_b: Optional[Union[str, int]] = None
     labels: Optional[Dict[str, int]] = None
     regression: bool = False
     num_classes: int = 2
+    num_fields: Optional[int] = None
+    splits: Tuple[Tuple[str, str], ...] = _TRAIN_DEV
 
     @property
     def pair(self) -> bool:
         return self.text_b is not None
 
+    @property
+    def metric(self) -> str:
+        """The main metric (the first of ``metrics``)."""
+        return self.metrics[0]
+
+    def file(self, split: str) -> str:
+        """The file of ``split`` below ``glue/``, e.g. ``'MNLI/dev_matched.tsv'``."""
+        names = dict(self.splits)
+        if split not in names:
+            raise ValueError(f"split must be one of {list(names)} for GLUE {self.folder} (got "
+                             f"{split!r}); GLUE test sets have no public labels")
+        return f"{self.folder}/{names[split]}"
+
 
 #: The GLUE tasks gnnagg reads, by lower-case name.
 GLUE_TASKS: Dict[str, GlueTask] = {
-    "sst2": GlueTask("SST-2", True, "sentence", "label", "accuracy"),
-    "cola": GlueTask("CoLA", False, 3, 1, "mcc"),
-    "rte": GlueTask("RTE", True, "sentence1", "label", "accuracy", text_b="sentence2",
-                    labels={"entailment": 0, "not_entailment": 1}),
-    "mrpc": GlueTask("MRPC", True, "#1 String", "Quality", "f1", text_b="#2 String"),
-    "stsb": GlueTask("STS-B", True, "sentence1", "score", "spearman", text_b="sentence2",
-                     regression=True, num_classes=1),
+    "sst2": GlueTask("SST-2", True, "sentence", "label", ("accuracy",)),
+    "cola": GlueTask("CoLA", False, 3, 1, ("mcc",), num_fields=4),
+    "mrpc": GlueTask("MRPC", True, "#1 String", "Quality", ("f1", "accuracy"),
+                     text_b="#2 String"),
+    "qqp": GlueTask("QQP", True, "question1", "is_duplicate", ("f1", "accuracy"),
+                    text_b="question2"),
+    "stsb": GlueTask("STS-B", True, "sentence1", "score", ("spearman", "pearson"),
+                     text_b="sentence2", regression=True, num_classes=1),
+    "mnli": GlueTask("MNLI", True, "sentence1", "gold_label", ("accuracy",), text_b="sentence2",
+                     labels={"entailment": 0, "neutral": 1, "contradiction": 2}, num_classes=3,
+                     splits=(("train", "train.tsv"), ("dev", "dev_matched.tsv"),
+                             ("dev_mismatched", "dev_mismatched.tsv"))),
+    "qnli": GlueTask("QNLI", True, "question", "label", ("accuracy",), text_b="sentence",
+                     labels=_NLI2),
+    "rte": GlueTask("RTE", True, "sentence1", "label", ("accuracy",), text_b="sentence2",
+                    labels=_NLI2),
+    "wnli": GlueTask("WNLI", True, "sentence1", "label", ("accuracy",), text_b="sentence2"),
 }
 
 
@@ -88,11 +140,19 @@ class GlueSplit:
                          self.labels[keep])
 
 
-def glue_task(name: str) -> GlueTask:
+def glue_key(name: str) -> str:
+    """The key of a GLUE task in :data:`GLUE_TASKS` (``'STS-B'`` -> ``'stsb'``)."""
+    if not isinstance(name, str):
+        raise TypeError(f"GLUE task name must be a string (got {type(name).__name__})")
     key = name.lower().replace("-", "").replace("_", "")
     if key not in GLUE_TASKS:
         raise ValueError(f"unknown GLUE task '{name}'; known: {sorted(GLUE_TASKS)}")
-    return GLUE_TASKS[key]
+    return key
+
+
+def glue_task(name: str) -> GlueTask:
+    """The :class:`GlueTask` of a task name (case, ``-`` and ``_`` ignored)."""
+    return GLUE_TASKS[glue_key(name)]
 
 
 def _column(spec: GlueTask, header: Optional[List[str]], col: Union[str, int], path) -> int:
@@ -105,12 +165,17 @@ def _column(spec: GlueTask, header: Optional[List[str]], col: Union[str, int], p
 
 def parse_glue_tsv(text: str, spec: GlueTask, source: str = "<tsv>") -> Tuple[List[str], Optional[List[str]], np.ndarray]:
     """Parse a GLUE TSV file's contents into ``(text_a, text_b, labels)``."""
-    lines = [line for line in text.split("\n") if line.strip()]
+    if text.startswith("\ufeff"):  # a byte-order mark, as in MRPC's files
+        text = text[1:]
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    lines = [line for line in lines if line.strip()]
     header = None
+    width = spec.num_fields
     if spec.header:
         if not lines:
             raise ValueError(f"{source}: empty file (a header row was expected)")
-        header = lines[0].rstrip("\r").split("\t")
+        header = lines[0].split("\t")
+        width = len(header)
         lines = lines[1:]
     ia = _column(spec, header, spec.text_a, source)
     ib = _column(spec, header, spec.text_b, source) if spec.pair else None
@@ -118,10 +183,10 @@ def parse_glue_tsv(text: str, spec: GlueTask, source: str = "<tsv>") -> Tuple[Li
     need = max(c for c in (ia, ib, il) if c is not None) + 1
     text_a, text_b, raw = [], [] if spec.pair else None, []
     for n, line in enumerate(lines, start=2 if spec.header else 1):
-        fields = line.rstrip("\r").split("\t")
-        if len(fields) < need:
+        fields = line.split("\t")
+        if len(fields) < need or width is not None and len(fields) != width:
             raise ValueError(f"{source}, line {n}: {len(fields)} tab-separated fields, "
-                             f"expected at least {need}")
+                             f"expected {width if width is not None else f'at least {need}'}")
         text_a.append(fields[ia].strip())
         if spec.pair:
             text_b.append(fields[ib].strip())
@@ -141,16 +206,23 @@ def parse_glue_tsv(text: str, spec: GlueTask, source: str = "<tsv>") -> Tuple[Li
 
 
 def load_glue(task: str, split: str = "train") -> GlueSplit:
-    """Read ``glue/<Task>/<split>.tsv`` (``split`` is ``'train'`` or ``'dev'``).
+    """Read a split of a GLUE task from ``glue/<Task>/<file>.tsv``.
+
+    Args:
+        task (str): a key of :data:`GLUE_TASKS` (``'sst2'``, ``'MRPC'``,
+            ``'STS-B'``, ...; case, ``-`` and ``_`` are ignored).
+        split (str, optional): ``'train'`` or ``'dev'`` (MNLI's matched dev
+            set; ``'dev_mismatched'`` gives the other). (default: :obj:`"train"`)
 
     Raises :class:`~gnnagg.datasets.store.MissingDataError` naming the file and
     every place looked in when it is not found.
     """
-    if split not in ("train", "dev"):
-        raise ValueError(f"split must be 'train' or 'dev' (got {split!r}); GLUE test "
-                         f"sets have no public labels")
-    spec = glue_task(task)
-    path = require_file(f"glue/{spec.folder}/{split}.tsv", what=f"GLUE {spec.folder}")
-    text = path.read_text(encoding="utf-8")
+    key = glue_key(task)
+    spec = GLUE_TASKS[key]
+    path = require_file(f"glue/{spec.file(split)}", what=f"GLUE {spec.folder}")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
     a, b, y = parse_glue_tsv(text, spec, str(path))
-    return GlueSplit(task.lower(), split, a, b, y)
+    return GlueSplit(key, split, a, b, y)

@@ -24,7 +24,6 @@ target type. It is cached in ``GNNAGG_CACHE/gtn/`` as plain tensors.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import zipfile
@@ -37,6 +36,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from .integrity import ChecksumError, sha256_of, verify_checksum
 from .store import cache_dir, require_file
 
 #: Bumped when the converted layout changes, so stale caches are not reused.
@@ -81,28 +81,6 @@ GTN_DATASETS: Dict[str, GTNSpec] = {
         edges=("MD", "DM", "MA", "AM"), target="movie", num_classes=3,
         split=(300, 300, 2339)),
 }
-
-
-class ChecksumError(ValueError):
-    """A data file's SHA-256 is not the known one; it is not unpickled."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_checksum(path: Path, expected: str) -> None:
-    """Raise :class:`ChecksumError` unless ``path`` has SHA-256 ``expected``."""
-    actual = sha256_of(path)
-    if actual != expected:
-        raise ChecksumError(
-            f"refusing to unpickle {path}: its SHA-256 is {actual}, expected "
-            f"{expected}. The file is not the known GTN archive (corrupt or "
-            f"replaced); pickles from unknown sources can run code.")
 
 
 class _ArrayUnpickler(pickle.Unpickler):

@@ -66,6 +66,33 @@ def check_ptr(ptr: Tensor, num_elements: int, name: str = "ptr") -> Tensor:
     return ptr.long()
 
 
+def check_index_matches_ptr(index: Tensor, ptr: Tensor, name: str = "index") -> Tensor:
+    """Validate an ``index`` given together with a (checked) CSR ``ptr``: it
+    must be the sorted index that ``ptr`` describes, element for element,
+    or the caller would silently reduce by one of two different segmentations.
+    One comparison (a single device sync) replaces the range checks, which
+    equality implies. Returns ``index`` as int64."""
+    if not isinstance(index, Tensor):
+        raise TypeError(f"'{name}' must be a torch.Tensor (got {type(index).__name__})")
+    if index.dtype not in _INT_DTYPES:
+        raise TypeError(f"'{name}' must have an integer dtype (got {index.dtype})")
+    if index.dim() != 1:
+        raise ValueError(f"'{name}' must be one-dimensional (got shape {tuple(index.shape)})")
+    num_elements = int(ptr[-1])
+    if index.numel() != num_elements:
+        raise ValueError(f"'{name}' has {index.numel()} entries but 'ptr' describes "
+                         f"{num_elements} elements")
+    index = index.long()
+    counts = ptr[1:] - ptr[:-1]
+    expected = torch.repeat_interleave(torch.arange(counts.numel(), device=ptr.device), counts)
+    if not torch.equal(index, expected.to(index.device)):
+        e = int((index != expected.to(index.device)).nonzero()[0, 0])
+        raise ValueError(f"'{name}' and 'ptr' disagree: element {e} is in segment "
+                         f"{int(index[e])} by '{name}' but in segment {int(expected[e])} by "
+                         f"'ptr' (give one of them, or an '{name}' sorted as 'ptr' describes)")
+    return index
+
+
 def check_dim_size(dim_size: Optional[int]) -> Optional[int]:
     if dim_size is None:
         return None

@@ -14,7 +14,28 @@ Conventions (as in ``pytorch_scatter`` and PyG):
 * an empty segment yields ``fill_value`` when given, else 0 for every
   reduction except ``'mul'``, whose empty product is 1;
 * ``'var'``/``'std'`` use ``correction`` (0: population, 1: sample) and
-  clamp the divisor at 1.
+  clamp the divisor at 1 (a one-element sample variance is 0, not NaN);
+* given both, ``index`` must be the sorted index that ``ptr`` describes.
+
+Non-empty segments follow torch's reduction of that segment alone
+(``torch.sum``, ``torch.amax``, ``torch.var``, ``torch.std``,
+``torch.logsumexp``, ``torch.softmax``): NaN anywhere in a segment gives NaN
+(also for ``min``/``max``), ``+inf - inf`` gives NaN, ``var``/``std`` of a
+segment holding an infinity are NaN, ``logsumexp`` of an all ``-inf``
+segment is ``-inf``, and ``softmax`` of an all ``-inf`` segment is NaN. Where
+torch's gradient is NaN only because of ``-inf - (-inf)`` (``logsumexp`` of
+an all ``-inf`` segment), the gradient here is 0. These are the plain torch
+kernels' semantics; ``torch_scatter``'s min/max (used when it is installed)
+are not tested on NaN here: ``GNNAGG_BACKEND=torch`` guarantees the above.
+
+``var`` is the corrected two-pass algorithm of Chan, Golub & LeVeque,
+`"Algorithms for Computing the Sample Variance" (1983)
+<https://doi.org/10.1080/00031305.1983.10483115>`_, on data shifted by
+each segment's maximum: :math:`\sum e^2 - (\sum e)^2 / n` with
+:math:`e = (x - K) - \overline{(x - K)}`. It is relatively exact for small
+spreads (``std([0, 2e-6]) = 1e-6`` in float32) and exactly 0 for a constant
+segment, where ``std`` (like ``torch.std``) has a zero gradient instead of
+the infinite slope of :math:`\sqrt{\cdot}` at 0.
 """
 from __future__ import annotations
 
@@ -24,7 +45,8 @@ import torch
 from torch import Tensor
 
 from .. import _backend
-from .checks import check_dim_size, check_index, check_ptr, check_src, normalize_dim
+from .checks import (check_dim_size, check_index, check_index_matches_ptr, check_ptr, check_src,
+                     normalize_dim)
 
 REDUCTIONS = ("sum", "add", "mean", "min", "max", "mul", "prod", "var", "std",
               "logsumexp")
@@ -61,7 +83,7 @@ def _resolve(src: Tensor, index: Optional[Tensor], ptr: Optional[Tensor],
         if index is None:
             index = ptr_to_index(ptr)
         else:
-            index = check_index(index, n, dim_size)
+            index = check_index_matches_ptr(index, ptr)
     elif index is not None:
         index = check_index(index, n, dim_size)
         if dim_size is None:
@@ -93,6 +115,32 @@ def _gather(values: Tensor, index: Tensor) -> Tensor:
     return values.index_select(0, index)
 
 
+def _segment_amax(x: Tensor, index: Tensor, dim_size: int) -> Tensor:
+    """Per-segment maximum (NaN-propagating, ``-inf`` for empty segments)."""
+    return x.new_full((dim_size, x.size(1)), float("-inf")).scatter_reduce(
+        0, index.unsqueeze(1).expand_as(x), x, "amax", include_self=False)
+
+
+def _variance(x: Tensor, index: Tensor, dim_size: int, counts: Tensor,
+              correction: int) -> Tensor:
+    """Centred, compensated per-segment variance (see the module docstring)."""
+    n = counts.to(x.dtype).unsqueeze(1)
+    # Shifting by an element of the segment (its maximum) makes a constant
+    # segment exactly zero, its mean then exact, and keeps the sums small;
+    # the variance does not depend on the shift, so it needs no gradient.
+    # Empty segments' -inf maximum is never gathered.
+    y = x - _gather(_segment_amax(x.detach(), index, dim_size), index)
+    mean = y.new_zeros(dim_size, y.size(1)).index_add_(0, index, y) / n.clamp(min=1)
+    e = y - _gather(mean, index)
+    sq = e.new_zeros(dim_size, e.size(1)).index_add_(0, index, e * e)
+    # Take the mean's rounding error back out (Chan, Golub & LeVeque's
+    # correction term). Exactly, it is at most sq, so the clamp removes only
+    # a rounding-level negative; clamp lets NaN through.
+    err = e.new_zeros(dim_size, e.size(1)).index_add_(0, index, e)
+    sq = (sq - err * err / n.clamp(min=1)).clamp(min=0)
+    return sq / (n - correction).clamp(min=1)
+
+
 def _scatter_flat(x: Tensor, index: Tensor, dim_size: int, reduce: str,
                   fill_value: Optional[float], correction: int) -> Tensor:
     """Reduce rows of a 2-D ``x`` by ``index`` into ``dim_size`` rows."""
@@ -100,22 +148,21 @@ def _scatter_flat(x: Tensor, index: Tensor, dim_size: int, reduce: str,
     # Segment sizes, only where they are needed (not on the plain sum path).
     needs_counts = reduce in ("mean", "var", "std", "logsumexp") or fill_value is not None
     counts = _counts(index, dim_size) if needs_counts else None
-    if reduce in ("sum", "add", "mean", "var", "std"):
+    if reduce in ("sum", "add", "mean"):
         out = x.new_zeros(dim_size, f).index_add_(0, index, x)
         empty_default = 0.0
-        if reduce not in ("sum", "add"):
-            n = counts.to(x.dtype).unsqueeze(1)
-            out = out / n.clamp(min=1)
-            if reduce in ("var", "std"):
-                dev = x - _gather(out, index)
-                sq = x.new_zeros(dim_size, f).index_add_(0, index, dev * dev)
-                out = sq / (n - correction).clamp(min=1)
-                if reduce == "std":
-                    # sqrt has an infinite slope at 0: constant and empty
-                    # segments get 0 with a zero gradient instead.
-                    positive = out > 1e-12
-                    out = torch.where(positive, out.clamp(min=1e-12).sqrt(),
-                                      out.new_zeros(()))
+        if reduce == "mean":
+            out = out / counts.to(x.dtype).unsqueeze(1).clamp(min=1)
+    elif reduce in ("var", "std"):
+        out = _variance(x, index, dim_size, counts, correction)
+        empty_default = 0.0
+        if reduce == "std":
+            # sqrt has an infinite slope at 0: a constant segment (exactly 0,
+            # see _variance) gets 0 through a constant branch, hence a zero
+            # gradient, as torch.std; NaN still reaches the sqrt and stays NaN.
+            zero = out == 0
+            out = torch.where(zero, out.new_zeros(()),
+                              torch.where(zero, out.new_ones(()), out).sqrt())
     elif reduce in ("min", "max", "mul", "prod"):
         op = {"min": "amin", "max": "amax", "mul": "prod", "prod": "prod"}[reduce]
         empty_default = 1.0 if op == "prod" else 0.0
@@ -123,11 +170,16 @@ def _scatter_flat(x: Tensor, index: Tensor, dim_size: int, reduce: str,
         out = base.scatter_reduce(0, index.unsqueeze(1).expand_as(x), x, op,
                                   include_self=False)
     elif reduce == "logsumexp":
-        mx = x.new_full((dim_size, f), float("-inf")).scatter_reduce(
-            0, index.unsqueeze(1).expand_as(x), x.detach(), "amax", include_self=False)
+        mx = _segment_amax(x.detach(), index, dim_size)
+        # An infinite maximum is not subtracted: +inf stays +inf, and an all
+        # -inf (or empty) segment sums exp(-inf) = 0 instead of exp(NaN).
         mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
         s = x.new_zeros(dim_size, f).index_add_(0, index, (x - _gather(mx, index)).exp())
-        out = s.clamp(min=torch.finfo(x.dtype).tiny).log() + mx
+        # log(0) = -inf as torch.logsumexp; the log only sees s = 0 through a
+        # constant branch, so the gradient there is 0, not 0 * inf = NaN.
+        zero = s == 0
+        out = torch.where(zero, s.new_full((), float("-inf")),
+                          torch.where(zero, s.new_ones(()), s).log() + mx)
         empty_default = 0.0
     else:
         raise ValueError(f"unknown reduction '{reduce}' (expected one of {REDUCTIONS})")
@@ -209,11 +261,16 @@ def softmax(src: Tensor, index: Optional[Tensor] = None, ptr: Optional[Tensor] =
     .. math::
         \mathrm{out}_e = \frac{\exp(\mathrm{src}_e)}
         {\sum_{e' : \mathrm{index}_{e'} = \mathrm{index}_e} \exp(\mathrm{src}_{e'})}
+
+    Each segment gets ``torch.softmax`` of that segment alone: ``-inf``
+    entries get 0 (a mask), a segment whose entries are all ``-inf`` is NaN
+    (there is no distribution over nothing; mask such rows out afterwards,
+    e.g. with ``torch.nan_to_num``, if a zero row is wanted), and ``+inf`` or
+    NaN in a segment makes it NaN.
     """
     dim, index, ptr, dim_size = _resolve(src, index, ptr, dim, dim_size)
     x = _flat(src, dim)
-    mx = x.new_full((dim_size, x.size(1)), float("-inf")).scatter_reduce(
-        0, index.unsqueeze(1).expand_as(x), x.detach(), "amax", include_self=False)
+    mx = _segment_amax(x.detach(), index, dim_size)
     e = (x - _gather(mx, index)).exp()
     s = x.new_zeros(dim_size, x.size(1)).index_add_(0, index, e)
     return _unflat(e / _gather(s, index), src, dim)

@@ -1,10 +1,12 @@
 import os
+import shutil
 import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
 
-from gnnagg.datasets import MissingDataError
+from gnnagg.datasets import ChecksumError, CorruptDataError, MissingDataError, integrity
 from gnnagg.datasets.citation import (dataset_key, largest_connected_component, load_citation,
                                       random_split, row_normalize)
 
@@ -46,6 +48,76 @@ def test_gnn_benchmark_set_from_offline_folder(cache):
             int(data.y.max()) + 1) == (13752, 491722, 767, 10)
     assert (cache / "gnn-benchmark" / "Computers" / "raw" /
             "amazon_electronics_computers.npz").is_file()
+
+
+def _private_cora(tmp_path, monkeypatch):
+    """A writable data folder holding a copy of Cora's raw files, with no
+    SHA256SUMS; returns its raw folder."""
+    src = Path(os.environ["GNNAGG_DATA"].split(os.pathsep)[0]) / "planetoid" / "Cora" / "raw"
+    raw = tmp_path / "data" / "planetoid" / "Cora" / "raw"
+    shutil.copytree(src, raw)
+    for path in raw.iterdir():
+        os.chmod(path, 0o644)
+    monkeypatch.setenv("GNNAGG_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("GNNAGG_CACHE", str(tmp_path / "cache"))
+    return raw
+
+
+def _rewrite(path, data: bytes):
+    mtime = path.stat().st_mtime_ns
+    path.write_bytes(data)
+    os.utime(path, ns=(mtime + 10**9,) * 2)
+
+
+def _same_size_808_lines(good: bytes) -> bytes:
+    """The first 808 test ids, zero-padded to the file's 5000 bytes."""
+    ids = good.split()[:808]
+    extra = len(good) - sum(len(i) + 1 for i in ids)
+    lines = [b"0" * (extra // 808 + (k < extra % 808)) + i for k, i in enumerate(ids)]
+    return b"\n".join(lines) + b"\n"
+
+
+@needs_data
+def test_edited_raw_file_is_never_served_from_the_cache(tmp_path, monkeypatch):
+    raw = _private_cora(tmp_path, monkeypatch)
+    index = raw / "ind.cora.test.index"
+    good = index.read_bytes()
+    edited = _same_size_808_lines(good)
+    assert len(edited) == len(good) == 5000 and len(edited.split()) == 808
+    assert int(load_citation("cora").test_mask.sum()) == 1000
+    # Cora's original hashes are known: the edit is refused, nothing cached.
+    _rewrite(index, edited)
+    with pytest.raises(ChecksumError, match="ind.cora.test.index is damaged"):
+        load_citation("cora")
+    # With no known hash the edit loads (nothing could tell), but restoring
+    # the good file restores the data: the processed cache is rebuilt.
+    monkeypatch.setattr(integrity, "KNOWN_SHA256", {})
+    assert int(load_citation("cora").test_mask.sum()) == 808
+    _rewrite(index, good)
+    assert int(load_citation("cora").test_mask.sum()) == 1000
+
+
+@needs_data
+def test_damaged_files_are_named(tmp_path, monkeypatch):
+    raw = _private_cora(tmp_path, monkeypatch)
+    monkeypatch.setattr(integrity, "KNOWN_SHA256", {})
+    good = (raw / "ind.cora.x").read_bytes()
+    _rewrite(raw / "ind.cora.x", good[:1000])  # truncated
+    cache = tmp_path / "cache" / "planetoid" / "Cora"
+    with pytest.raises(CorruptDataError) as err:
+        load_citation("cora")
+    message = str(err.value)
+    assert f"could not read {(cache / 'raw' / 'ind.cora.x').resolve()}" in message
+    assert "(UnpicklingError: pickle data was truncated)" in message
+    assert f"copied from {raw / 'ind.cora.x'}" in message and f"then delete {cache}." in message
+    _rewrite(raw / "ind.cora.x", good)
+    assert int(load_citation("cora").test_mask.sum()) == 1000
+    # A truncated processed file is rebuilt from the raw files, with a warning.
+    processed = cache / "processed" / "data.pt"
+    processed.write_bytes(processed.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="rebuilding them from the raw files"):
+        data = load_citation("cora")
+    assert data.num_nodes == 2708 and int(data.test_mask.sum()) == 1000
 
 
 def _offline(monkeypatch, tmp_path):

@@ -135,6 +135,136 @@ def test_bad_input_is_named(bad, error, match):
         scatter(SRC, **kwargs)
 
 
+# Special values, pytorch_scatter style: one segment per case, hand-computed
+# results. Segment 4 is empty.
+INF, NAN = float("inf"), float("nan")
+SPECIAL_SRC = [0.0, 2e-6,            # 0: a spread far below 1e-6
+               1.0, NAN,             # 1: NaN
+               1.0, INF,             # 2: +inf
+               -INF, -INF,           # 3: all -inf
+               3.0, 3.0, 3.0,        # 5: constant
+               INF, -INF,            # 6: inf - inf
+               1000.0, 1000.0625]    # 7: small spread on a large offset (exact in fp32)
+SPECIAL_INDEX = [0, 0, 1, 1, 2, 2, 3, 3, 5, 5, 5, 6, 6, 7, 7]
+LN2, LN3 = 0.6931471805599453, 1.0986122886681098
+SPECIAL_EXPECTED = {
+    #            0            1    2     3     4    5            6     7
+    "sum": [2e-6, NAN, INF, -INF, 0.0, 9.0, NAN, 2000.0625],
+    "mean": [1e-6, NAN, INF, -INF, 0.0, 3.0, NAN, 1000.03125],
+    "max": [2e-6, NAN, INF, -INF, 0.0, 3.0, INF, 1000.0625],
+    "min": [0.0, NAN, 1.0, -INF, 0.0, 3.0, -INF, 1000.0],
+    "var": [1e-12, NAN, NAN, NAN, 0.0, 0.0, NAN, 1 / 1024],
+    "std": [1e-6, NAN, NAN, NAN, 0.0, 0.0, NAN, 1 / 32],
+    # log(1 + e^(2e-6)) = ln 2 + 1e-6 + O(1e-12); 1000.0625 + log(1 + e^(-1/16))
+    "logsumexp": [LN2 + 1e-6, NAN, INF, -INF, 0.0, 3.0 + LN3, INF, 1000.0625 + 0.6628073572085196],
+}
+DTYPES = [torch.float32, torch.float64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduce", sorted(SPECIAL_EXPECTED))
+def test_special_values_hand_computed(reduce, dtype):
+    src = torch.tensor(SPECIAL_SRC, dtype=dtype)
+    out = scatter(src, torch.tensor(SPECIAL_INDEX), dim_size=8, reduce=reduce)
+    expected = torch.tensor(SPECIAL_EXPECTED[reduce], dtype=dtype)
+    torch.testing.assert_close(out, expected, equal_nan=True, atol=0, rtol=2e-6)
+
+
+TORCH_REDUCTIONS = {
+    "sum": lambda s: s.sum(0), "mean": lambda s: s.mean(0), "max": lambda s: s.amax(0),
+    "min": lambda s: s.amin(0), "mul": lambda s: s.prod(0),
+    "var": lambda s: s.var(0, correction=0), "std": lambda s: s.std(0, correction=0),
+    "logsumexp": lambda s: torch.logsumexp(s, 0),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduce", sorted(TORCH_REDUCTIONS))
+def test_each_segment_matches_torch_alone(reduce, dtype):
+    # Two columns (the second a permutation of values within the segments),
+    # so that where NaN/inf sit does not matter.
+    src = torch.tensor(SPECIAL_SRC, dtype=dtype)
+    index = torch.tensor(SPECIAL_INDEX)
+    two = torch.stack([src, src.flip(0)], 1)
+    two_index = torch.stack([index, index.flip(0)], 1)
+    for col in range(2):
+        x, idx = two[:, col], two_index[:, col]
+        perm = torch.argsort(idx, stable=True)
+        out = scatter(x[perm], idx[perm], dim_size=8, reduce=reduce)
+        for i in idx.unique().tolist():
+            expected = TORCH_REDUCTIONS[reduce](x[idx == i])
+            torch.testing.assert_close(out[i], expected, equal_nan=True, rtol=2e-6, atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_of_special_segments_matches_torch(dtype):
+    # -inf entries are a mask (0); an all -inf segment is NaN, as torch.softmax.
+    src = torch.tensor([0.0, -INF, LN3, -INF, -INF, 1.0, INF, NAN, 2.0], dtype=dtype)
+    index = torch.tensor([0, 0, 0, 1, 1, 2, 2, 3, 3])
+    out = softmax(src, index)
+    expected = torch.tensor([0.25, 0.0, 0.75, NAN, NAN, NAN, NAN, NAN, NAN], dtype=dtype)
+    torch.testing.assert_close(out, expected, equal_nan=True)
+    for i in range(4):
+        torch.testing.assert_close(out[index == i], torch.softmax(src[index == i], 0),
+                                   equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_masked_entries_have_zero_gradient(dtype):
+    # softmax and logsumexp over segments with -inf entries: the finite
+    # entries get torch's gradient, the -inf ones 0, an all -inf segment 0.
+    src = torch.tensor([0.0, -INF, LN3, -INF, -INF], dtype=dtype, requires_grad=True)
+    index = torch.tensor([0, 0, 0, 1, 1])
+    (softmax(src, index)[[0, 2]] * torch.tensor([1.0, 3.0], dtype=dtype)).sum().backward()
+    # d(p0 + 3 p2)/dx0 = p0 (1 - p0) - 3 p0 p2 = 3/16 - 9/16
+    torch.testing.assert_close(src.grad[[0, 1, 2]],
+                               torch.tensor([-6 / 16, 0.0, 6 / 16], dtype=dtype))
+    src.grad = None
+    out = logsumexp(src, index, dim_size=2)
+    torch.testing.assert_close(out, torch.tensor([2 * LN2, -INF], dtype=dtype))
+    out[0].backward(retain_graph=True)
+    torch.testing.assert_close(src.grad, torch.tensor([0.25, 0, 0.75, 0, 0], dtype=dtype))
+    src.grad = None
+    out[1].backward()
+    assert torch.equal(src.grad, torch.zeros(5, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_std_of_constant_segment_has_zero_gradient(dtype):
+    src = torch.tensor([3.0, 3.0, 3.0, 1.0, 2.0], dtype=dtype, requires_grad=True)
+    index = torch.tensor([0, 0, 0, 1, 1])
+    out = scatter(src, index, reduce="std")
+    assert out[0].item() == 0.0
+    out.sum().backward()
+    # segment 1: d std / dx = (x - mean) / (n std) = -+0.5 / (2 * 0.5)
+    torch.testing.assert_close(src.grad, torch.tensor([0, 0, 0, -0.5, 0.5], dtype=dtype))
+
+
+@pytest.mark.parametrize("reduce", ["var", "std"])
+def test_var_std_gradcheck_with_constant_segment(reduce):
+    # The std of a constant segment is not differentiable; its gradient is
+    # defined as 0, which is also the symmetric finite difference.
+    src = torch.tensor([[3.0, 1.0], [3.0, 2.0], [3.0, 4.0], [1.0, 0.5], [2.0, 0.25]],
+                       dtype=torch.float64, requires_grad=True)
+    index = torch.tensor([0, 0, 0, 2, 2])
+    torch.autograd.gradcheck(lambda s: scatter(s, index, dim_size=3, reduce=reduce), (src,))
+
+
+def test_index_and_ptr_must_agree():
+    ptr = torch.tensor([0, 2, 5, 6])
+    src = torch.arange(6.0)
+    agree = torch.tensor([0, 0, 1, 1, 1, 2])
+    torch.testing.assert_close(scatter(src, agree, ptr=ptr), torch.tensor([1.0, 9.0, 5.0]))
+    torch.testing.assert_close(segment(src, ptr), scatter(src, agree, ptr=ptr))
+    with pytest.raises(ValueError, match="'index' and 'ptr' disagree: element 2 is in "
+                                         "segment 0 by 'index' but in segment 1 by 'ptr'"):
+        scatter(src, torch.tensor([0, 0, 0, 1, 1, 2]), ptr=ptr)
+    with pytest.raises(ValueError, match="disagree"):
+        softmax(src, torch.tensor([1, 1, 0, 0, 0, 2]), ptr=ptr)
+    with pytest.raises(ValueError, match="has 5 entries but 'ptr' describes 6"):
+        scatter(src, torch.tensor([0, 0, 1, 1, 1]), ptr=ptr)
+
+
 def _has_torch_scatter():
     try:
         import torch_scatter  # noqa: F401
