@@ -228,7 +228,7 @@ def graph_scores(model, data, ctx, batch_size: int) -> Dict[str, float]:
     return out
 
 
-def _graph_task(ctx, config: OGBConfig, data):
+def _graph_task(ctx, config: OGBConfig, data, seed: int):
     import torch
     import torch.nn.functional as F
 
@@ -241,7 +241,7 @@ def _graph_task(ctx, config: OGBConfig, data):
     # batch: until then DDP must be told that a batch may leave a parameter unused.
     unused = any(isinstance(m, SegmentAggregation) for m in model.modules())
     model = D.wrap_model(model, ctx, find_unused_parameters=unused)
-    sampler = D.train_sampler(data.split["train"].numel(), ctx, seed=data.seed)
+    sampler = D.train_sampler(data.split["train"].numel(), ctx, seed=seed)
     batches = FastGraphLoader(data.dataset, data.split["train"],
                               config.batch_size // ctx.world_size, sampler=sampler)
     criterion = (F.mse_loss if data.dataset.task_type == "regression"
@@ -260,7 +260,7 @@ def _graph_task(ctx, config: OGBConfig, data):
         batches
 
 
-def _node_task(ctx, config: OGBConfig, data):
+def _node_task(ctx, config: OGBConfig, data, seed: int):
     """OGB's full-batch arxiv baseline: cross-entropy on the training nodes."""
     import torch
     import torch.nn.functional as F
@@ -296,9 +296,8 @@ def run_seed(ctx, config: OGBConfig, data, seed: int, checkpoint) -> Dict[str, A
     from ..train import fit, save_atomic
 
     seed_everything(seed)
-    data.seed = seed
     model, loss_fn, evaluate, batches = (_graph_task if data.task == "ogbg" else _node_task)(
-        ctx, config, data)
+        ctx, config, data, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     result = fit(model, optimizer, loss_fn, evaluate, epochs=config.epochs, train_data=batches,
                  monitor=f"valid_{data.metric}", amp=config.amp, checkpoint=checkpoint,
@@ -346,7 +345,7 @@ def summarise(config: OGBConfig, info: Dict[str, str], records) -> Dict[str, Any
           fmt(summary[f"test_{metric}"], scale, digits),
           fmt(summary["best_epoch"], 1.0, 1),
           f"{mean_std([r['seconds_per_epoch'] for r in records])['mean']:.1f}",
-          records[0]["world_size"]]])
+          "/".join(sorted({str(r["world_size"]) for r in records}))]])
     return {"metric": metric, "monitor": f"valid_{metric}", "summary": summary,
             "table": table, "table_scale": {"metric": name, "scale": scale}}
 
