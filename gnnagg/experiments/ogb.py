@@ -62,10 +62,10 @@ class OGBConfig:
     world_size: int = _option(1, "data-parallel processes to spawn on this machine (ogbg "
                               "only; torchrun sets its own)")
     checkpoint_dir: Optional[str] = _option(None, "folder for the epoch checkpoints of the "
-                                            "seed in progress (default: next to --out)")
+                                            "seed in progress")
     save_models: Optional[str] = _option(None, "folder: save each seed's model at its "
                                          "selected epoch as seed-<s>.pt")
-    device: Optional[str] = _option(None, "cpu or cuda (default: cuda when available)")
+    device: Optional[str] = _option(None, "cpu, cuda or cuda:N")
 
 
 #: Options that may change between an interrupted experiment and its resumption.
@@ -81,7 +81,9 @@ DISPLAY = {"rocauc": ("ROC-AUC (%)", 100.0, 2), "ap": ("AP (%)", 100.0, 2),
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, OGBConfig)
+    add_config_arguments(parser, OGBConfig, defaults={
+        "checkpoint_dir": "a hidden folder next to --out", "device": "cuda when available",
+        "subset": "all", "save_models": "none"})
 
 
 def main(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
