@@ -70,6 +70,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def under_launcher() -> bool:
+    """Whether a torchrun-style launcher started this process as one of
+    several (``WORLD_SIZE`` > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def check_device(device: Optional[str]) -> None:
+    """A ``ValueError`` unless ``device`` (``'cpu'``, ``'cuda'``,
+    ``'cuda:1'``, ...; :obj:`None` picks one) can be used here."""
+    if device is None:
+        return
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: no CUDA device is available here")
+
+
 def _device_for(local_rank: int, device: Optional[str]) -> torch.device:
     if device is not None:
         dev = torch.device(device)

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The molhiv runs behind experiments/ogb/README.md, started in the background
-# (one process per seed, one thread each). Every run checkpoints each epoch
-# into $WORK/ckpt/<name>; rerunning this script resumes them.
+# (one process per seed, one thread each). Each run keeps its finished seed in
+# results/<name>.json and checkpoints the seed in progress into
+# $WORK/ckpt/<name>; rerunning this script with the same EPOCHS resumes them
+# (a different EPOCHS is refused: use another RESULTS folder).
 set -euo pipefail
 export GNNAGG_DATA=${GNNAGG_DATA:-../shared/data} GNNAGG_CACHE=${GNNAGG_CACHE:-/tmp/gnnagg-cache}
 export GNNAGG_THREADS=1
-WORK=${WORK:-/tmp/ogb7}
+WORK=${WORK:-/tmp/ogb8}
 EPOCHS=${EPOCHS:-20}
-RESULTS=$(dirname "$0")/results
+RESULTS=${RESULTS:-$(dirname "$0")/results/engine}
 mkdir -p "$WORK/logs" "$RESULTS"
 launch() {  # name, extra options
   local name=$1; shift

@@ -14,33 +14,59 @@ neighbourhood aggregator comes from :func:`gnnagg.aggr.resolve`, so
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+import copy
+from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import BatchNorm1d, Embedding, Linear, ModuleList, Parameter, ReLU, Sequential
-from torch_geometric.nn import MessagePassing
+from torch_geometric.nn import GCNConv, MessagePassing, SAGEConv
 from torch_geometric.nn.aggr import Aggregation
 from torch_geometric.utils import degree
 
-from ..aggr import needs_channels, resolve
+from ..aggr import message_channels, resolve
+
+#: What ``aggr`` may be: anything :func:`gnnagg.aggr.resolve` accepts.
+AggrQuery = Union[str, Aggregation, type, Sequence[Any]]
 
 
-def make_aggr(aggr: Union[str, Aggregation], channels: int,
-              aggr_kwargs: Optional[Dict[str, Any]] = None) -> Aggregation:
-    """A fresh aggregator for one layer (each layer learns its own)."""
+def aggregated_width(aggr: Aggregation, channels: int) -> int:
+    """The width ``aggr`` outputs for ``channels``-wide messages: a
+    ``MultiAggregation`` says it (``get_out_channels``: the sum of its
+    members' widths when it concatenates), other aggregators keep the width
+    unless they were built with another ``out_channels``."""
+    get = getattr(aggr, "get_out_channels", None)
+    if callable(get):
+        return int(get(channels))
+    out = getattr(aggr, "out_channels", None)
+    return out if isinstance(out, int) and out > 0 else channels
+
+
+def layer_aggr(aggr: AggrQuery, channels: int, aggr_kwargs: Optional[Dict[str, Any]] = None,
+               keep_width: bool = False) -> Aggregation:
+    """A fresh aggregator for one layer whose messages are ``channels``
+    wide (each layer learns its own: a module is deep-copied).
+
+    With ``keep_width`` the layer adds the aggregate to a ``channels``-wide
+    term, so a list of aggregators is projected back to ``channels``
+    (PyG's ``MultiAggregation(mode='proj')``, unless ``aggr_kwargs`` names
+    another ``mode``) and any other width is an error.
+    """
     kwargs = dict(aggr_kwargs or {})
     if isinstance(aggr, Aggregation):
-        if kwargs:
-            raise TypeError("aggr_kwargs given with an aggregation module")
-        import copy
-
-        return copy.deepcopy(aggr)
-    if needs_channels(aggr):
-        kwargs.setdefault("in_channels", channels)
-        kwargs.setdefault("out_channels", channels)
-    return resolve(aggr, **kwargs)
+        aggr = copy.deepcopy(aggr)
+    elif keep_width and isinstance(aggr, (list, tuple)) and kwargs.setdefault("mode", "proj") == "proj":
+        kwargs.setdefault("mode_kwargs", {"in_channels": channels, "out_channels": channels})
+    module = resolve(aggr, channels=channels, **kwargs)
+    if module is None:
+        raise ValueError("aggr=None: give an aggregator, e.g. 'sum'")
+    width = aggregated_width(module, channels)
+    if keep_width and width != channels:
+        raise ValueError(f"this layer adds the aggregate to its {channels}-wide input, but "
+                         f"{type(module).__name__} outputs {width} channels; give a single "
+                         f"aggregator, a list (projected back), or mode='proj'")
+    return module
 
 
 def _encoders():
@@ -49,24 +75,41 @@ def _encoders():
     return AtomEncoder, BondEncoder
 
 
+def _mlp_reset(mlp: Sequential) -> None:
+    for module in mlp:
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+
+
 class OGBGINConv(MessagePassing):
     r"""OGB's GIN layer with bond features: :math:`\mathbf{x}_i' =
     \mathrm{MLP}\big((1 + \epsilon)\mathbf{x}_i + \bigoplus_{j}
     \mathrm{ReLU}(\mathbf{x}_j + \mathbf{e}_{ji})\big)`, where
     :math:`\bigoplus` is ``aggr`` (OGB: sum).
 
+    When the aggregate is wider than the messages (a list of ``k``
+    aggregators, concatenated by PyG's ``MultiAggregation``), the self term
+    is added to each of the ``k`` parts and the MLP takes the ``k``-fold
+    width (GIN's update applied per aggregator, as in PNA's concatenation,
+    `Corso et al., 2020 <https://arxiv.org/abs/2004.05718>`_).
+
     Args:
         channels (int): Node embedding size.
-        aggr (str or Aggregation, optional): The neighbourhood aggregator.
+        aggr (str, list or Aggregation, optional): The neighbourhood
+            aggregator, anything :func:`gnnagg.aggr.resolve` accepts.
             (default: :obj:`"sum"`)
         aggr_kwargs (dict, optional): Extra aggregator arguments. (default: :obj:`None`)
     """
 
-    def __init__(self, channels: int, aggr: Union[str, Aggregation] = "sum",
+    def __init__(self, channels: int, aggr: AggrQuery = "sum",
                  aggr_kwargs: Optional[Dict[str, Any]] = None) -> None:
-        super().__init__(aggr=make_aggr(aggr, channels, aggr_kwargs))
+        super().__init__(aggr=layer_aggr(aggr, channels, aggr_kwargs))
         self.channels = channels
-        self.mlp = Sequential(Linear(channels, 2 * channels), BatchNorm1d(2 * channels),
+        self.aggr_channels = aggregated_width(self.aggr_module, channels)
+        if self.aggr_channels % channels:
+            raise ValueError(f"the aggregate is {self.aggr_channels} channels wide, not a "
+                             f"multiple of the {channels} channels of the self term")
+        self.mlp = Sequential(Linear(self.aggr_channels, 2 * channels), BatchNorm1d(2 * channels),
                               ReLU(), Linear(2 * channels, channels))
         self.eps = Parameter(torch.zeros(1))
         self.bond_encoder = _encoders()[1](channels)
@@ -74,9 +117,7 @@ class OGBGINConv(MessagePassing):
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        for module in self.mlp:
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        _mlp_reset(self.mlp)
         with torch.no_grad():
             self.eps.zero_()
         for emb in self.bond_encoder.bond_embedding_list:
@@ -84,7 +125,10 @@ class OGBGINConv(MessagePassing):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         edge_emb = self.bond_encoder(edge_attr)
-        return self.mlp((1 + self.eps) * x + self.propagate(edge_index, x=x, edge_attr=edge_emb))
+        self_term = (1 + self.eps) * x
+        if self.aggr_channels != self.channels:
+            self_term = self_term.repeat(1, self.aggr_channels // self.channels)
+        return self.mlp(self_term + self.propagate(edge_index, x=x, edge_attr=edge_emb))
 
     def message(self, x_j: Tensor, edge_attr: Tensor) -> Tensor:
         return F.relu(x_j + edge_attr)
@@ -97,18 +141,20 @@ class OGBGCNConv(MessagePassing):
     r"""OGB's GCN layer with bond features: symmetric-normalised messages
     :math:`\frac{1}{\sqrt{d_i d_j}}\mathrm{ReLU}(\mathbf{W}\mathbf{x}_j +
     \mathbf{e}_{ji})` combined by ``aggr`` (OGB: sum), plus a self term
-    :math:`\mathrm{ReLU}(\mathbf{W}\mathbf{x}_i + \mathbf{r}) / d_i`.
+    :math:`\mathrm{ReLU}(\mathbf{W}\mathbf{x}_i + \mathbf{r}) / d_i`. The
+    aggregate must keep the width: a list of aggregators is projected back
+    (see :func:`layer_aggr`).
 
     Args:
         channels (int): Node embedding size.
-        aggr (str or Aggregation, optional): The neighbourhood aggregator.
-            (default: :obj:`"sum"`)
+        aggr (str, list or Aggregation, optional): The neighbourhood
+            aggregator. (default: :obj:`"sum"`)
         aggr_kwargs (dict, optional): Extra aggregator arguments. (default: :obj:`None`)
     """
 
-    def __init__(self, channels: int, aggr: Union[str, Aggregation] = "sum",
+    def __init__(self, channels: int, aggr: AggrQuery = "sum",
                  aggr_kwargs: Optional[Dict[str, Any]] = None) -> None:
-        super().__init__(aggr=make_aggr(aggr, channels, aggr_kwargs))
+        super().__init__(aggr=layer_aggr(aggr, channels, aggr_kwargs, keep_width=True))
         self.channels = channels
         self.linear = Linear(channels, channels)
         self.root_emb = Embedding(1, channels)
@@ -162,36 +208,58 @@ class OGBGraphModel(torch.nn.Module):
     r"""The OGB graph property prediction baseline (``GNN`` in OGB's
     ``examples/graphproppred/mol``) with an injectable aggregator; see the
     module docstring for the papers. Atoms and bonds are embedded with OGB's
-    ``AtomEncoder``/``BondEncoder``; with ``virtual_node=True`` a virtual node
-    connected to every atom is updated between layers by an MLP over the
-    sum of the graph's node states. Returns one logit per task and graph.
+    ``AtomEncoder``/``BondEncoder`` (so it takes the ``ogbg-mol*`` sets);
+    with ``virtual_node=True`` a virtual node connected to every atom is
+    updated between layers by an MLP over the sum of the graph's node
+    states. Returns one logit (or value) per task and graph.
+
+    .. math::
+        \mathbf{h}^{(l+1)} = \mathrm{Dropout}\big(\sigma(\mathrm{BN}(
+        \mathrm{conv}(\mathbf{h}^{(l)})))\big)\;[+\,\mathbf{h}^{(l)}
+        \text{ with residual}],\qquad
+        \hat{y}_G = \mathbf{W}\,\mathrm{pool}_{i \in G}\,
+        \mathrm{JK}(\mathbf{h}^{(1)}, \dots, \mathbf{h}^{(L)})_i
+
+    (:math:`\sigma` = ReLU except after the last layer.)
+
+    Example (the aggregator x benchmark sweep builds it so)::
+
+        model = OGBGraphModel(dataset.num_tasks, conv="gin", aggr="lcm",
+                              num_layers=5, hidden_channels=300)
+        out = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch,
+                    batch.num_graphs)
 
     Args:
-        num_tasks (int): Outputs per graph.
+        num_tasks (int): Outputs per graph (``dataset.num_tasks``).
         conv (str, optional): Layer type, a key of :data:`GRAPH_CONVS`.
             (default: :obj:`"gin"`)
         virtual_node (bool, optional): Add a virtual node. (default: :obj:`False`)
-        aggr (str or Aggregation, optional): Neighbourhood aggregator of every
-            layer, anything :func:`gnnagg.aggr.resolve` accepts; a module is
-            copied per layer. (default: :obj:`"sum"`)
-        aggr_kwargs (dict, optional): Extra aggregator arguments. (default: :obj:`None`)
+        aggr (str, list or Aggregation, optional): Neighbourhood aggregator
+            of every layer, anything :func:`gnnagg.aggr.resolve` accepts (a
+            list gives a ``MultiAggregation``); a module is copied per
+            layer. (default: :obj:`"sum"`)
+        aggr_kwargs (dict, optional): Extra arguments of every layer's
+            aggregator, e.g. ``{"operator": "mlp"}`` for ``'lcm'``.
+            (default: :obj:`None`)
         num_layers (int, optional): Message-passing layers (at least 2).
             (default: :obj:`5`)
         hidden_channels (int, optional): Embedding size. (default: :obj:`300`)
         dropout (float, optional): Dropout after every layer. (default: :obj:`0.5`)
         jk (str, optional): Readout over layers, a key of :data:`JK_MODES`.
             (default: :obj:`"last"`)
-        pooling (str or Aggregation, optional): Graph pooling, anything
-            :func:`gnnagg.aggr.resolve` accepts without channels.
+        pooling (str, list or Aggregation, optional): Graph pooling,
+            anything :func:`gnnagg.aggr.resolve` accepts (learned poolers
+            get ``hidden_channels``; the head takes a wider pooled vector).
             (default: :obj:`"mean"`)
-        residual (bool, optional): Residual connections. (default: :obj:`False`)
+        residual (bool, optional): Residual connections around every layer
+            and the virtual-node update, as OGB's ``residual=True``.
+            (default: :obj:`False`)
     """
 
     def __init__(self, num_tasks: int, conv: str = "gin", virtual_node: bool = False,
-                 aggr: Union[str, Aggregation] = "sum",
-                 aggr_kwargs: Optional[Dict[str, Any]] = None, num_layers: int = 5,
-                 hidden_channels: int = 300, dropout: float = 0.5, jk: str = "last",
-                 pooling: Union[str, Aggregation] = "mean", residual: bool = False) -> None:
+                 aggr: AggrQuery = "sum", aggr_kwargs: Optional[Dict[str, Any]] = None,
+                 num_layers: int = 5, hidden_channels: int = 300, dropout: float = 0.5,
+                 jk: str = "last", pooling: AggrQuery = "mean", residual: bool = False) -> None:
         super().__init__()
         if conv not in GRAPH_CONVS:
             raise ValueError(f"unknown conv '{conv}' (expected one of {sorted(GRAPH_CONVS)})")
@@ -218,8 +286,8 @@ class OGBGraphModel(torch.nn.Module):
                 Sequential(Linear(h, 2 * h), BatchNorm1d(2 * h), ReLU(),
                            Linear(2 * h, h), BatchNorm1d(h), ReLU())
                 for _ in range(num_layers - 1))
-        self.pool = resolve(pooling)
-        self.head = Linear(hidden_channels, num_tasks)
+        self.pool = layer_aggr(pooling, hidden_channels)
+        self.head = Linear(aggregated_width(self.pool, hidden_channels), num_tasks)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -231,9 +299,7 @@ class OGBGraphModel(torch.nn.Module):
         if self.virtual_node:
             torch.nn.init.constant_(self.vn_embedding.weight.data, 0)
             for mlp in self.vn_mlps:
-                for module in mlp:
-                    if hasattr(module, "reset_parameters"):
-                        module.reset_parameters()
+                _mlp_reset(mlp)
         self.pool.reset_parameters()
         self.head.reset_parameters()
 
@@ -268,28 +334,20 @@ class OGBGraphModel(torch.nn.Module):
         return (f"{type(self).__name__}(num_tasks={self.num_tasks}, conv='{self.conv_name}', "
                 f"virtual_node={self.virtual_node}, aggr={self.convs[0].aggr_module}, "
                 f"num_layers={self.num_layers}, hidden_channels={self.hidden_channels}, "
-                f"dropout={self.dropout}, jk='{self.jk}', pool={self.pool})")
+                f"dropout={self.dropout}, jk='{self.jk}', pooling={self.pool}, "
+                f"residual={self.residual})")
 
 
-def _gcn(in_channels: int, out_channels: int, aggr: Aggregation) -> MessagePassing:
-    from torch_geometric.nn import GCNConv
-
-    return GCNConv(in_channels, out_channels, aggr=aggr)
-
-
-def _sage(in_channels: int, out_channels: int, aggr: Aggregation) -> MessagePassing:
-    from torch_geometric.nn import SAGEConv
-
-    return SAGEConv(in_channels, out_channels, aggr=aggr)
-
-
-#: Node-level layers by name (the ``conv`` argument of :class:`OGBNodeModel`):
-#: the factory, and whether messages are aggregated after the layer's linear
-#: map (GCN: out_channels wide) or before it (SAGE: in_channels wide).
-NODE_CONVS: Dict[str, Tuple[Callable[[int, int, Aggregation], MessagePassing], bool]] = {
-    "gcn": (_gcn, True),
-    "sage": (_sage, False),
+#: Node-level layers by name (the ``conv`` argument of :class:`OGBNodeModel`);
+#: which width each aggregates is :func:`gnnagg.aggr.message_channels`'s to say.
+NODE_CONVS: Dict[str, type] = {
+    "gcn": GCNConv,
+    "sage": SAGEConv,
 }
+#: Layers that size their own weights to a wider aggregate (PyG's SAGEConv
+#: does for a ``MultiAggregation``); the others add a bias of the message
+#: width to it, so a list of aggregators is projected back.
+_TAKES_WIDER_AGGREGATE = frozenset({"sage"})
 
 
 class OGBNodeModel(torch.nn.Module):
@@ -304,8 +362,10 @@ class OGBNodeModel(torch.nn.Module):
         in_channels (int): Node feature size.
         out_channels (int): Number of classes.
         conv (str, optional): A key of :data:`NODE_CONVS`. (default: :obj:`"gcn"`)
-        aggr (str or Aggregation, optional): Neighbourhood aggregator
-            (default: :obj:`"sum"` for GCN, whose normalisation assumes it).
+        aggr (str, list or Aggregation, optional): Neighbourhood aggregator,
+            built at the width each layer aggregates
+            (:func:`gnnagg.aggr.message_channels`). (default: :obj:`"sum"`,
+            which GCN's normalisation assumes)
         aggr_kwargs (dict, optional): Extra aggregator arguments. (default: :obj:`None`)
         num_layers (int, optional): Layers (at least 2). (default: :obj:`3`)
         hidden_channels (int, optional): Hidden size. (default: :obj:`256`)
@@ -313,20 +373,22 @@ class OGBNodeModel(torch.nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, conv: str = "gcn",
-                 aggr: Union[str, Aggregation] = "sum",
-                 aggr_kwargs: Optional[Dict[str, Any]] = None, num_layers: int = 3,
-                 hidden_channels: int = 256, dropout: float = 0.5) -> None:
+                 aggr: AggrQuery = "sum", aggr_kwargs: Optional[Dict[str, Any]] = None,
+                 num_layers: int = 3, hidden_channels: int = 256, dropout: float = 0.5) -> None:
         super().__init__()
         if conv not in NODE_CONVS:
             raise ValueError(f"unknown conv '{conv}' (expected one of {sorted(NODE_CONVS)})")
         if num_layers < 2:
             raise ValueError(f"num_layers must be at least 2 (got {num_layers})")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1) (got {dropout})")
         self.conv_name, self.dropout, self.num_layers = conv, dropout, num_layers
         dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
-        factory, after_linear = NODE_CONVS[conv]
-        msg_dims = dims[1:] if after_linear else dims[:-1]
+        cls = NODE_CONVS[conv]
+        keep = conv not in _TAKES_WIDER_AGGREGATE
         self.convs = ModuleList(
-            factory(dims[i], dims[i + 1], make_aggr(aggr, msg_dims[i], aggr_kwargs))
+            cls(dims[i], dims[i + 1], aggr=layer_aggr(
+                aggr, message_channels(cls, dims[i], dims[i + 1]), aggr_kwargs, keep_width=keep))
             for i in range(num_layers))
         self.norms = ModuleList(BatchNorm1d(d) for d in dims[1:-1])
         self.reset_parameters()

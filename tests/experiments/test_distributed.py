@@ -22,30 +22,44 @@ def test_shards_cover_every_example_once():
     assert sorted(torch.cat(shards).tolist()) == list(range(11))
 
 
+def test_check_device_and_launcher(monkeypatch):
+    D.check_device(None)
+    D.check_device("cpu")
+    with pytest.raises(ValueError, match="device 'gpu0'"):
+        D.check_device("gpu0")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    assert D.under_launcher()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not D.under_launcher()
+
+
 @pytest.mark.skipif(not os.environ.get("GNNAGG_DATA"),
                     reason="GNNAGG_DATA is not set (needs the offline OGB copies)")
 def test_two_gloo_processes_agree_with_one(tmp_path, monkeypatch):
-    """2 processes on 127.0.0.1: identical parameters on both ranks, and the
-    gathered test metric equals a one-process evaluation of the saved model."""
-    from ogb.graphproppred import Evaluator
+    """2 processes on 127.0.0.1 through the runner (the one slow test: it
+    spawns): identical parameters on both ranks, and the gathered test
+    metric at the selected epoch equals a one-process evaluation of the
+    selected model."""
+    import json
 
-    from gnnagg.datasets.ogb import load_graph_dataset
+    from gnnagg.cli import main as cli
     from gnnagg.experiments import ogb
 
     monkeypatch.setenv("GNNAGG_THREADS", "1")
-    if not os.environ.get("GNNAGG_CACHE"):
-        monkeypatch.setenv("GNNAGG_CACHE", str(tmp_path / "cache"))
-    cfg = ogb.OGBConfig(dataset="ogbg-molesol", model="gin-virtual", runs=1, epochs=2,
-                        batch_size=8, num_layers=2, hidden_channels=16, subset=30,
-                        world_size=2, checkpoint_dir=str(tmp_path / "ckpt"))
-    result = ogb.run(cfg)
-    run = result["runs"][0]
-    assert run["world_size"] == 2 and run["parameters_equal_across_ranks"]
+    out = tmp_path / "ws2.json"
+    argv = ["run", "ogb", "--dataset", "ogbg-molesol", "--model", "gin-virtual", "--aggr", "lcm",
+            "--runs", "1", "--epochs", "2", "--batch-size", "8", "--num-layers", "2",
+            "--hidden-channels", "16", "--subset", "30", "--world-size", "2",
+            "--save-models", str(tmp_path / "models"), "--out", str(out)]
+    assert cli(argv) == 0
+    record = json.loads(out.read_text())["runs"][0]
+    assert record["world_size"] == 2 and record["parameters_equal_across_ranks"]
     torch.set_num_threads(1)
-    dataset = load_graph_dataset("ogbg-molesol")
-    model = ogb.build_graph_model(cfg, dataset.num_tasks)
-    model.load_state_dict(torch.load(tmp_path / "ckpt" / "run-0.pt", weights_only=False)["model"])
-    test_idx = ogb.split_indices(dataset, cfg.subset)["test"]
-    alone = ogb.evaluate(model, dataset, test_idx, Evaluator("ogbg-molesol"), D.Context(),
-                         batch_size=7, amp=False)
-    assert alone == pytest.approx(run["history"][-1]["test"], rel=1e-5)
+    cfg = ogb.OGBConfig(dataset="ogbg-molesol", model="gin-virtual", aggr="lcm", runs=1,
+                        epochs=2, batch_size=8, num_layers=2, hidden_channels=16, subset=30)
+    data = ogb._prepare(cfg, ogb.validate(cfg), D.Context())
+    model = ogb.build_graph_model(cfg, data.dataset.num_tasks)
+    model.load_state_dict(torch.load(tmp_path / "models" / "seed-0.pt"))
+    alone = ogb.graph_scores(model.eval(), data, D.Context(), batch_size=7)
+    assert alone["test_rmse"] == pytest.approx(record["best"]["test_rmse"], rel=1e-5)
+    assert alone["valid_rmse"] == pytest.approx(record["best"]["valid_rmse"], rel=1e-5)
