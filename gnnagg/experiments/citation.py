@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from . import node_runs
 from .common import (add_config_arguments, check_choice, check_fraction, check_positive,
                      config_from_args, environment, fmt, format_table)
 
@@ -45,8 +44,7 @@ class CitationConfig:
     """One experiment; the model's and data set's defaults fill in what the
     command line does not give (see ``defaults_for``)."""
     model: str = _opt("dagnn", "dagnn, gcn, sage, gin, appnp or sgc")
-    dataset: str = _opt("Cora", "Cora, CiteSeer, PubMed, CS, Physics, Computers, Photo, "
-                                "ogbn-arxiv")
+    dataset: str = _opt("Cora", "Cora, CiteSeer, PubMed, CS, Physics, Computers, Photo, arxiv")
     runs: int = _opt(100, "independent runs; run r uses seed + r (weights, dropout, split)")
     seed: int = _opt(0, "seed of the first run")
     split: str = _opt("public", "public, random or random_authors")
@@ -54,36 +52,30 @@ class CitationConfig:
     train_per_class: int = _opt(20, "random splits: training nodes per class")
     val_per_class: int = _opt(30, "random splits: validation nodes per class")
     aggr: str = _opt("sum", "neighbourhood aggregation, any name gnnagg.aggr.resolve knows")
-    aggr_width: Optional[int] = _opt(None, "learned aggregators on wider messages run at this "
-                                           "width (gnnagg.aggr.Projected); none: full width")
+    aggr_width: Optional[int] = _opt(None, "run learned aggregators at this width (Projected)")
     epochs: int = _opt(1000, "most epochs per run")
     patience: int = _opt(100, "early-stopping window (0: never stop early)")
-    stopping: str = _opt("dagnn", "dagnn: after half the epochs, stop when the validation "
-                                  "loss exceeds the mean of the previous PATIENCE epochs; "
-                                  "patience: stop after PATIENCE epochs without a better "
-                                  "SELECT value")
+    stopping: str = _opt("dagnn", "dagnn: after half the epochs, stop when val_loss exceeds "
+                                  "the mean of the last PATIENCE; patience: stop after "
+                                  "PATIENCE epochs without a better SELECT")
     select: str = _opt("val_loss", "report the test accuracy at the best val_loss or val_acc")
     lr: float = _opt(0.01, "Adam learning rate")
     weight_decay: float = _opt(0.005, "Adam weight decay")
     hidden: int = _opt(64, "hidden channels")
     num_layers: int = _opt(2, "convolutions (gcn, sage, gin) or MLP layers (dagnn, appnp)")
     dropout: float = _opt(0.8, "dropout")
-    input_dropout: Optional[float] = _opt(None, "DAGNN: dropout on the input features "
-                                                "(default: --dropout)")
+    input_dropout: Optional[float] = _opt(None, "DAGNN: input dropout (none: --dropout)")
     batch_norm: bool = _opt(False, "batch norm after hidden layers (dagnn, gcn, sage, gin)")
     K: int = _opt(10, "propagation hops (dagnn, appnp, sgc)")
     alpha: float = _opt(0.1, "APPNP teleport probability")
     normalize_features: bool = _opt(True, "row-normalise the features")
     sparse_features: bool = _opt(True, "keep bag-of-words features sparse (dagnn)")
     sparse_prop: bool = _opt(True, "DAGNN: cached sparse-matrix hops (else propagate() per hop)")
-    time_propagate_runs: int = _opt(0, "DAGNN: also time this many runs with propagate() "
-                                       "per hop")
+    time_propagate_runs: int = _opt(0, "DAGNN: also time this many runs with propagate()")
     depths: Tuple[int, ...] = _opt((), "over-smoothing analysis: depths (K or layers) to sweep")
-    analysis_models: Tuple[str, ...] = _opt(("gcn", "dagnn"), "models of the over-smoothing "
-                                                              "analysis")
+    analysis_models: Tuple[str, ...] = _opt(("gcn", "dagnn"), "over-smoothing analysis: models")
     plot: Optional[str] = _opt(None, "PNG of the over-smoothing analysis")
-    checkpoint_dir: Optional[str] = _opt(None, "folder for epoch checkpoints of the run in "
-                                               "progress (default: next to --out)")
+    checkpoint_dir: Optional[str] = _opt(None, "epoch checkpoints (none: next to --out)")
 
 
 #: Options that may change between an interrupted experiment and its resumption.
@@ -200,8 +192,8 @@ def defaults_for(model: str, dataset: str) -> CitationConfig:
     return dataclasses.replace(CitationConfig(model=model, dataset=dataset), **values)
 
 
-def validate(c: CitationConfig) -> None:
-    """Every option, before any data is loaded."""
+def check_options(c: CitationConfig) -> None:
+    """The options that need no library (instant, before torch is imported)."""
     nonneg = ("patience", "weight_decay", "K", "alpha", "time_propagate_runs")
     check_positive(c, "runs", "epochs", "lr", "hidden", "num_layers", "train_per_class",
                    "val_per_class", "aggr_width", *nonneg, allow_zero=nonneg)
@@ -217,9 +209,14 @@ def validate(c: CitationConfig) -> None:
                              f">= {low} (got {c.depths})")
     if c.time_propagate_runs and c.model != "dagnn":
         raise ValueError("--time-propagate-runs times DAGNN's propagate() path; use --model dagnn")
+
+
+def validate(c: CitationConfig) -> None:
+    """Every option, before any data is loaded."""
     from ..aggr import aggregator_class
     from ..datasets.citation import dataset_key
 
+    check_options(c)
     dataset_key(c.dataset)
     aggregator_class(c.aggr)
 
@@ -239,6 +236,8 @@ def open_store(c: CitationConfig, out: Optional[str]):
 
 def job(c: CitationConfig, prep, r: int, extra=None) -> Callable[[Any], Dict[str, Any]]:
     """Run ``r`` of ``c`` as a :func:`node_runs.run_series` job."""
+    from . import node_runs
+
     spec = MODELS[c.model]
     return lambda checkpoint: node_runs.train_run(
         c, prep, r, lambda n_in, n_out: spec.build(c, n_in, n_out), spec.sparse_input,
@@ -248,6 +247,8 @@ def job(c: CitationConfig, prep, r: int, extra=None) -> Callable[[Any], Dict[str
 def run(c: CitationConfig, data=None, out: Optional[str] = None) -> Dict[str, Any]:
     """Train ``c.runs`` models (resuming from ``out``); the JSON-ready result
     (``finished_runs`` holds every run's record and curve)."""
+    from . import node_runs
+
     validate(c)
     store = open_store(c, out)
     tic = time.perf_counter()
@@ -288,7 +289,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_for(args: argparse.Namespace) -> CitationConfig:
     """Defaults of the chosen model and data set, then the user's options."""
     chosen = config_from_args(CitationConfig(), args)
-    check_choice("model", chosen.model, MODELS)
+    check_options(chosen)
     return config_from_args(defaults_for(chosen.model, chosen.dataset), args)
 
 
@@ -305,13 +306,8 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
         return result
     result = run(c, out=out)
     print("\n" + result["table"])
-    if "propagate_timing" in result:
-        fast = result["propagate_timing"]["sparse_summary_same_runs"]
-        slow = result["propagate_timing"]["summary"]
-        print("\nsame seeds, CPU s per run (ms per epoch): sparse path "
-              f"{fast['cpu_seconds_per_run']['mean']:.2f} "
-              f"({fast['cpu_seconds_per_epoch'] * 1e3:.2f}), propagate() "
-              f"{slow['cpu_seconds_per_run']['mean']:.2f} "
-              f"({slow['cpu_seconds_per_epoch'] * 1e3:.2f})")
+    for name, s in result.get("propagate_timing", {}).items():  # the same seeds
+        print(f"{'sparse path' if name.startswith('sparse') else 'propagate()'}: "
+              f"{s['cpu_seconds_per_run']['mean']:.2f} CPU s per run")
     print(f"wall time {result['wall_time_s']:.0f} s")
     return result

@@ -10,7 +10,7 @@ import torch
 from torch_geometric.data import Data
 
 from gnnagg import cli
-from gnnagg.experiments import citation
+from gnnagg.experiments import citation, node_runs
 from gnnagg.experiments.citation import MODELS, CitationConfig, config_for, run
 from gnnagg.experiments.oversmoothing import analysis, smoothness
 
@@ -185,14 +185,21 @@ def test_no_public_split():
         run(small_config(), data)
 
 
-def test_help_does_not_import_torch():
+def test_help_and_bad_numbers_do_not_import_torch():
     code = ("import sys, gnnagg.experiments.citation\n"
             "assert 'torch' not in sys.modules\n"
+            "import argparse\n"
+            "parser = argparse.ArgumentParser()\n"
+            "gnnagg.experiments.citation.add_arguments(parser)\n"
+            "try:\n    gnnagg.experiments.citation.main(parser.parse_args(['--lr', '-1']))\n"
+            "except ValueError as exc:\n    print(exc, file=sys.stderr)\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n"
             "from gnnagg.cli import main\n"
             "try:\n    main(['run', 'citation', '--help'])\nexcept SystemExit:\n    pass\n"
-            "assert 'torch' not in sys.modules, 'torch imported by --help'\n")
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "--lr must be > 0" in proc.stderr
     assert "--aggr-width" in proc.stdout and "per model and data set" in proc.stdout
 
 
@@ -234,7 +241,7 @@ def test_oversmoothing_analysis_and_plot(tmp_path, monkeypatch):
         "test_acc"]
     assert (tmp_path / "o.png").stat().st_size > 1000
     # Rerunning resumes: nothing is trained again.
-    monkeypatch.setattr(citation.node_runs, "train_run", None)
+    monkeypatch.setattr(node_runs, "train_run", None)
     assert analysis(cfg, tiny_graph(), out=str(out))["curves"] == result["curves"]
 
 
