@@ -1,8 +1,14 @@
-"""Whole models (DAGNN, LATTE, OGB baselines), imported lazily."""
+"""Whole models (DAGNN, node-classification baselines, LATTE, OGB baselines), imported
+lazily."""
 import importlib
 
 _EXPORTS = {
     "DAGNN": "dagnn",
+    "GCN": "node",
+    "GraphSAGE": "node",
+    "GIN": "node",
+    "APPNPNet": "node",
+    "SGC": "node",
     "LATTE": "latte",
     "OGBGraphModel": "ogb",
     "OGBNodeModel": "ogb",

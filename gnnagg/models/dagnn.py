@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch_geometric.nn.aggr import Aggregation
 
-from ..nn.dagnn import DAGNNProp
+from ..nn.dagnn import DAGNNProp, quiet_csr
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:
@@ -32,6 +32,13 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return x * keep.mul_(65536.0 / (65536 - round(p * 65536)))
 
 
+def to_sparse_csr(x: Tensor) -> Tensor:
+    """``x.to_sparse_csr()`` without PyTorch's beta notice, which would
+    otherwise break into a progress bar."""
+    with quiet_csr():
+        return x.to_sparse_csr()
+
+
 def _csr_transpose(x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """The CSR structure of ``x.t()`` and the permutation of ``x``'s values
     into it, so ``x.t()`` with new values costs one gather."""
@@ -51,8 +58,9 @@ class _SparseLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, x_t: Tuple[Tensor, Tensor, Tensor], weight: Tensor) -> Tensor:
-        ctx.x_t = torch.sparse_csr_tensor(x_t[0], x_t[1], x.values()[x_t[2]],
-                                          (x.size(1), x.size(0)))
+        with quiet_csr():
+            ctx.x_t = torch.sparse_csr_tensor(x_t[0], x_t[1], x.values()[x_t[2]],
+                                              (x.size(1), x.size(0)), check_invariants=False)
         return x @ weight.t()
 
     @staticmethod
@@ -69,13 +77,16 @@ def sparse_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     """
     if not training or p == 0.0:
         return x
+    # The structure is x's own, valid already: no invariant checks.
     if x.layout == torch.sparse_csr:
-        return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(),
-                                       dropout(x.values(), p, True), x.shape)
+        with quiet_csr():
+            return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(),
+                                           dropout(x.values(), p, True), x.shape,
+                                           check_invariants=False)
     if x.layout == torch.sparse_coo:
         x = x.coalesce()
         return torch.sparse_coo_tensor(x.indices(), dropout(x.values(), p, True),
-                                       x.shape, is_coalesced=True)
+                                       x.shape, is_coalesced=True, check_invariants=False)
     raise TypeError(f"sparse_dropout expects a sparse COO or CSR tensor (got {x.layout})")
 
 
@@ -143,7 +154,7 @@ class DAGNN(torch.nn.Module):
             torch.nn.BatchNorm1d(hidden_channels) if batch_norm else torch.nn.Identity()
             for _ in range(num_layers - 1))
         self.prop = DAGNNProp(out_channels, K, aggr=aggr, **kwargs)
-        self._x_t_key: Optional[tuple] = None
+        self._x_t_of: Optional[Tensor] = None
         self._x_t: Optional[Tuple[Tensor, Tensor, Tensor]] = None
         self.reset_parameters()
 
@@ -177,10 +188,14 @@ class DAGNN(torch.nn.Module):
 
     def _transpose_of(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         # Features are fixed in transductive training: transpose them once.
-        key = (x.crow_indices().data_ptr(), x.col_indices().data_ptr(), tuple(x.shape))
-        if self._x_t_key != key:
+        # The cache holds the matrix it was computed for and compares by
+        # identity; an address (data_ptr) would match a later matrix that
+        # reuses the memory of a freed one, and the index tensors of a CSR
+        # matrix have no version counter of their own to catch in-place
+        # changes. A new matrix object costs one more transpose.
+        if self._x_t_of is not x:
             self._x_t = _csr_transpose(x)
-            self._x_t_key = key
+            self._x_t_of = x
         return self._x_t
 
     def logits(self, x: Tensor, edge_index: Tensor,

@@ -1,7 +1,9 @@
 """DAGNN's propagation with adaptive hop weights (Liu, Gao & Ji, KDD 2020)."""
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+import contextlib
+import warnings
+from typing import Iterator, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -10,7 +12,17 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.aggr import Aggregation, SumAggregation
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from ..aggr.resolve import needs_channels, resolve
+from ..aggr.resolve import resolve
+
+
+@contextlib.contextmanager
+def quiet_csr() -> Iterator[None]:
+    """Silence PyTorch's one-time notice that sparse CSR support is in beta
+    (printed once per process from inside the first CSR tensor it builds,
+    in the middle of a progress bar); every other warning passes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        yield
 
 
 class _FixedSpMM(torch.autograd.Function):
@@ -79,8 +91,9 @@ class DAGNNProp(MessagePassing):
             with channels get ``in_channels`` for both sizes.
             (default: :obj:`"sum"`)
         cached (bool, optional): Keep the normalised adjacency of the last
-            graph and reuse it while the same ``edge_index`` tensor (same
-            storage, shape, dtype and device) comes in. (default: :obj:`True`)
+            graph and reuse it while the same ``edge_index`` (and
+            ``edge_weight``) tensor objects come in, unchanged in place, with
+            as many nodes, dtype and device. (default: :obj:`True`)
         add_self_loops (bool, optional): Add self-loops before normalising.
             (default: :obj:`True`)
         normalize (bool, optional): Apply the symmetric GCN normalisation;
@@ -108,11 +121,7 @@ class DAGNNProp(MessagePassing):
             raise ValueError(f"in_channels must be a positive int (got {in_channels!r})")
         if not isinstance(K, int) or K < 0:
             raise ValueError(f"K must be a non-negative int (got {K!r})")
-        if isinstance(aggr, str) and needs_channels(aggr):
-            aggr_module = resolve(aggr, in_channels=in_channels, out_channels=in_channels)
-        else:
-            aggr_module = resolve(aggr)
-        super().__init__(aggr=aggr_module, **kwargs)
+        super().__init__(aggr=resolve(aggr, channels=in_channels), **kwargs)
         self.in_channels = in_channels
         self.K = K
         self.cached = cached
@@ -134,11 +143,21 @@ class DAGNNProp(MessagePassing):
 
     # Normalisation ###########################################################
 
-    def _key(self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor]) -> tuple:
-        weight_key = None if edge_weight is None else (
-            edge_weight.data_ptr(), edge_weight._version)
-        return (edge_index.data_ptr(), edge_index._version, tuple(edge_index.shape),
-                x.size(0), x.dtype, x.device, weight_key)
+    @staticmethod
+    def _key(x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor]) -> tuple:
+        # The key holds the tensors themselves (compared by identity), not
+        # their addresses: a freed edge_index whose memory is reused by
+        # another graph's must not find the old graph's normalisation.
+        # The version counters catch in-place changes.
+        return (edge_index, edge_index._version, edge_weight,
+                None if edge_weight is None else edge_weight._version,
+                x.size(0), x.dtype, x.device)
+
+    def _cache_hit(self, key: tuple) -> bool:
+        old = self._cache_key
+        return (self.cached and old is not None and self._cached_edges is not None
+                and old[0] is key[0] and old[2] is key[2] and old[1] == key[1]
+                and old[3:] == key[3:])
 
     def normalized_edges(self, x: Tensor, edge_index: Tensor,
                          edge_weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
@@ -151,7 +170,7 @@ class DAGNNProp(MessagePassing):
             raise ValueError(f"edge_weight must have shape [{edge_index.size(1)}] "
                              f"(got {tuple(edge_weight.shape)})")
         key = self._key(x, edge_index, edge_weight)
-        if self.cached and self._cache_key == key and self._cached_edges is not None:
+        if self._cache_hit(key):
             return self._cached_edges
         num_nodes = x.size(0)
         if edge_index.numel() and int(edge_index.max()) >= num_nodes:
@@ -178,9 +197,11 @@ class DAGNNProp(MessagePassing):
             return self._cached_csr
         n = x.size(0)
         # A[target, source]: row i of A @ H sums the messages into node i.
-        adj = torch.sparse_coo_tensor(edge_index.flip(0), edge_weight.detach(), (n, n))
-        adj = adj.coalesce()
-        pair = (adj.to_sparse_csr(), adj.t().coalesce().to_sparse_csr())
+        # normalized_edges checked the indices against n.
+        adj = torch.sparse_coo_tensor(edge_index.flip(0), edge_weight.detach(), (n, n),
+                                      check_invariants=False).coalesce()
+        with quiet_csr():
+            pair = (adj.to_sparse_csr(), adj.t().coalesce().to_sparse_csr())
         if self.cached:
             self._cached_csr = pair
         return pair

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch.autograd import gradcheck
@@ -179,3 +182,95 @@ def test_dropout_rates():
     s = torch.ones(50, 40).to_sparse_csr()
     kept = sparse_dropout(s, 0.5, True).values()
     assert kept.numel() == 2000 and 0.4 < float((kept == 0).float().mean()) < 0.6
+
+
+def test_learned_aggregator_gets_the_layer_width():
+    layer = DAGNNProp(5, K=2, aggr="lcm")
+    assert (layer.aggr_module.in_channels, layer.aggr_module.out_channels) == (5, 5)
+
+
+def _alias(t):
+    """A new tensor object over ``t``'s memory with a version counter of its
+    own: what a new tensor looks like when the allocator hands it the
+    memory of a freed one."""
+    return torch.empty(0, dtype=t.dtype).set_(t.untyped_storage(), 0, t.shape, t.stride())
+
+
+def test_normalisation_cache_is_not_fooled_by_reused_memory():
+    torch.manual_seed(8)
+    layer = DAGNNProp(3, K=2)
+    x = torch.randn(N, 3)
+    buf = EDGE_INDEX.clone().add_(0)  # version 1, as an alias made by set_() will have
+    layer(x, buf)
+    # Another graph in the same memory, with the same shape and version
+    # number as the cached one: an address-based key would match it.
+    other = torch.tensor([[0, 2, 5, 4, 1, 3, 3], [5, 0, 2, 2, 4, 0, 5]])
+    _alias(buf).copy_(other)
+    new = _alias(buf)
+    assert new.data_ptr() == buf.data_ptr() and new._version == buf._version
+    torch.testing.assert_close(layer(x, new), dense_reference(x, other, 2, layer.proj))
+
+
+def test_feature_transpose_cache_is_not_fooled_by_reused_memory():
+    torch.manual_seed(9)
+    model = DAGNN(6, 8, 3, K=2, dropout=0.0).double()
+    x1 = torch.rand(N, 6, dtype=torch.float64) * (torch.rand(N, 6) < 0.4)
+    x2 = torch.rand(N, 6, dtype=torch.float64) * (torch.rand(N, 6) < 0.4)
+    x2[0, :] = 1.0  # another sparsity pattern, possibly another number of non-zeros
+    s1 = x1.to_sparse_csr()
+    model(s1, EDGE_INDEX).sum().backward()
+    model.zero_grad()
+    # A second matrix of the same shape whose index tensors sit where the
+    # first one's were (as after freeing it): same addresses, other structure.
+    crow, col = s1.crow_indices(), s1.col_indices()
+    s2 = x2.to_sparse_csr()
+    nnz = s2.col_indices().numel()
+    col_buf = torch.empty(max(nnz, col.numel()), dtype=col.dtype)
+    col_buf[:col.numel()] = col
+    s1_again = torch.sparse_csr_tensor(crow, col_buf[:col.numel()], s1.values(), s1.shape,
+                                       check_invariants=False)
+    model(s1_again, EDGE_INDEX).sum().backward()
+    model.zero_grad()
+    _alias(crow).copy_(s2.crow_indices())
+    col_buf[:nnz] = s2.col_indices()
+    reused = torch.sparse_csr_tensor(crow, col_buf[:nnz], s2.values(), s2.shape,
+                                     check_invariants=False)
+    assert reused.crow_indices().data_ptr() == s1_again.crow_indices().data_ptr()
+    assert reused.col_indices().data_ptr() == s1_again.col_indices().data_ptr()
+    model(reused, EDGE_INDEX).sum().backward()
+    sparse_grad = model.lins[0].weight.grad.clone()
+    model.zero_grad()
+    model(x2, EDGE_INDEX).sum().backward()
+    torch.testing.assert_close(sparse_grad, model.lins[0].weight.grad)
+
+
+def test_feature_transpose_follows_new_values_at_the_same_structure():
+    torch.manual_seed(10)
+    model = DAGNN(6, 8, 3, K=2, dropout=0.0).double()
+    x = torch.rand(N, 6, dtype=torch.float64) * (torch.rand(N, 6) < 0.4)
+    model(x.to_sparse_csr(), EDGE_INDEX).sum().backward()
+    model.zero_grad()
+    x = x * 3.0 + x.ne(0) * 0.5  # same pattern, other values
+    model(x.to_sparse_csr(), EDGE_INDEX).sum().backward()
+    sparse_grad = model.lins[0].weight.grad.clone()
+    model.zero_grad()
+    model(x, EDGE_INDEX).sum().backward()
+    torch.testing.assert_close(sparse_grad, model.lins[0].weight.grad)
+
+
+def test_no_sparse_warnings_during_training():
+    """PyTorch warns once per process about sparse tensors (CSR support in
+    beta, invariant checks implicitly off); in a fresh process training on
+    sparse features must warn about nothing, so no progress bar is broken."""
+    code = (
+        "import warnings\n"
+        "import torch\n"
+        "from gnnagg.models.dagnn import DAGNN, to_sparse_csr\n"
+        "warnings.simplefilter('error')\n"
+        "x = torch.rand(6, 5) * (torch.rand(6, 5) < 0.4)\n"
+        "ei = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])\n"
+        "model = DAGNN(5, 8, 3, K=2, dropout=0.5)\n"
+        "for features in (to_sparse_csr(x), x.to_sparse(), x):\n"
+        "    model(features, ei).sum().backward()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
