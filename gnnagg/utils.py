@@ -45,15 +45,21 @@ def threads_from_env(default: Optional[int] = None) -> Optional[int]:
     return value
 
 
-def apply_threads(default: Optional[int] = None) -> int:
-    """Set torch's intra-op threads from ``GNNAGG_THREADS``, else to
-    ``default`` when given; returns the count in effect."""
-    import torch
-
+def apply_threads(default: Optional[int] = None) -> Optional[int]:
+    """Use the thread count of ``GNNAGG_THREADS``, else ``default`` (when
+    given) for torch's intra-op threads; returns it (``None``: unchanged).
+    Before torch is imported this only sets ``OMP_NUM_THREADS`` for this
+    process, which torch reads when it loads, so that a command line that
+    fails on its options never pays for importing torch."""
     n = threads_from_env(default)
-    if n is not None:
+    if n is None:
+        return None
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(n)
-    return torch.get_num_threads()
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(n)
+    return n
 
 
 def seed_everything(seed: int) -> None:

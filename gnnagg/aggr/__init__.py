@@ -10,6 +10,7 @@ from .base import SegmentAggregation, regularization_loss
 from .lcm import GRUPairOperator, LCMAggregation, MLPPairOperator
 from .recurrent import GRUAggregation, LSTMAggregation
 from .channels import message_channels
+from .layer import aggregated_width, layer_aggregator
 from .projected import Projected
 from .resolve import (AGGREGATORS, AggregatorCostWarning, aggregator_class, needs_channels,
                       resolve)
@@ -18,5 +19,5 @@ __all__ = [
     "SegmentAggregation", "LCMAggregation", "GRUAggregation", "LSTMAggregation",
     "GRUPairOperator", "MLPPairOperator", "resolve", "aggregator_class", "needs_channels",
     "regularization_loss", "AGGREGATORS", "message_channels", "Projected",
-    "AggregatorCostWarning",
+    "AggregatorCostWarning", "layer_aggregator", "aggregated_width",
 ]

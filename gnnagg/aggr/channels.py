@@ -35,12 +35,12 @@ def _nn_out(module) -> Optional[int]:
 #: Convolutions whose messages are the (source) input features, so they
 #: aggregate ``in_channels`` wide and transform afterwards.
 AGGREGATES_INPUT = frozenset({"SAGEConv", "GraphConv", "GINConv", "GINEConv", "SimpleConv",
-                              "ChebConv", "MFConv", "ClusterGCNConv"})
+                              "ChebConv", "MFConv", "ClusterGCNConv", "SGConv", "TAGConv",
+                              "APPNP"})
 #: Convolutions whose messages are transformed first: ``out_channels`` wide,
 #: times ``heads`` where they have heads (concatenated or averaged later).
 AGGREGATES_OUTPUT = frozenset({"GCNConv", "LEConv", "ResGatedGraphConv", "GeneralConv",
-                               "GATConv", "GATv2Conv", "TransformerConv", "SGConv",
-                               "APPNP", "TAGConv"})
+                               "GATConv", "GATv2Conv", "TransformerConv"})
 
 # From a built layer: its attributes say the width.
 _FROM_LAYER: Dict[str, Callable[[Any], Optional[int]]] = {

@@ -22,7 +22,6 @@ at ``w`` channels wherever the messages are wider.
 """
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import torch
@@ -30,60 +29,23 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn.aggr import Aggregation
 
-from ..aggr import Projected, message_channels, needs_channels, resolve
+from ..aggr import layer_aggregator as _layer_aggregator
+from ..aggr import message_channels
 
 __all__ = ["layer_aggregator", "GCN", "GraphSAGE", "GIN", "APPNPNet", "SGC"]
 
 AggrQuery = Union[None, str, type, Aggregation, Sequence[Any]]
 
 
-def _one(query: Any, width: Optional[int], aggr_width: Optional[int],
-         kwargs: Dict[str, Any]) -> Aggregation:
-    if isinstance(query, Aggregation):
-        if kwargs:
-            raise TypeError("aggr_kwargs given with an aggregation module, which is already "
-                            "built")
-        # Layers must not share one module's weights.
-        return copy.deepcopy(query)
-    if aggr_width is not None and width is not None and width > aggr_width \
-            and needs_channels(query):
-        return Projected(query, width, aggr_width, **kwargs)
-    return resolve(query, channels=width, **kwargs)
-
-
 def layer_aggregator(aggr: AggrQuery, conv: Union[str, type], in_channels: int,
                      out_channels: int, aggr_kwargs: Optional[Dict[str, Any]] = None,
                      aggr_width: Optional[int] = None) -> Optional[Aggregation]:
-    """A fresh aggregation module for one ``conv`` layer of the given sizes.
-
-    Args:
-        aggr: anything :func:`gnnagg.aggr.resolve` accepts; a module is
-            copied (each layer learns its own weights); a list gives a
-            ``MultiAggregation`` (``mode``/``mode_kwargs``/``aggrs_kwargs``
-            in ``aggr_kwargs``).
-        conv: the PyG convolution (class or name) the aggregator goes into.
-        in_channels, out_channels: the layer's sizes.
-        aggr_kwargs: further arguments of the aggregator.
-        aggr_width: run aggregators whose size grows with the width (those
-            :func:`gnnagg.aggr.needs_channels` names) at this many channels
-            through :class:`gnnagg.aggr.Projected` when the messages are
-            wider; :obj:`None` never projects.
-    """
-    if aggr_width is not None and (isinstance(aggr_width, bool) or not isinstance(aggr_width, int)
-                                   or aggr_width <= 0):
-        raise ValueError(f"aggr_width must be a positive int (got {aggr_width!r})")
+    """A fresh aggregation module for one ``conv`` layer of the given sizes:
+    :func:`gnnagg.aggr.layer_aggregator` at the width of the messages
+    ``conv`` aggregates (:func:`gnnagg.aggr.message_channels`); see there
+    for ``aggr``, ``aggr_kwargs`` and ``aggr_width``."""
     width = message_channels(conv, in_channels, out_channels)
-    kwargs = dict(aggr_kwargs or {})
-    if aggr is None:
-        return None
-    if isinstance(aggr, (list, tuple)):
-        members = kwargs.pop("aggrs_kwargs", None) or [{} for _ in aggr]
-        if len(members) != len(aggr):
-            raise ValueError(f"'aggrs_kwargs' has {len(members)} entries for {len(aggr)} "
-                             f"aggregators")
-        return resolve([_one(q, width, aggr_width, kw) for q, kw in zip(aggr, members)],
-                       **kwargs)
-    return _one(aggr, width, aggr_width, kwargs)
+    return _layer_aggregator(aggr, width, aggr_kwargs, aggr_width)
 
 
 class _ConvStack(torch.nn.Module):

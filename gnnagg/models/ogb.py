@@ -14,7 +14,6 @@ neighbourhood aggregator comes from :func:`gnnagg.aggr.resolve`, so
 """
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import torch
@@ -25,28 +24,15 @@ from torch_geometric.nn import GCNConv, MessagePassing, SAGEConv
 from torch_geometric.nn.aggr import Aggregation
 from torch_geometric.utils import degree
 
-from ..aggr import message_channels, resolve
+from ..aggr import aggregated_width, layer_aggregator, message_channels
 
 #: What ``aggr`` may be: anything :func:`gnnagg.aggr.resolve` accepts.
 AggrQuery = Union[str, Aggregation, type, Sequence[Any]]
 
 
-def aggregated_width(aggr: Aggregation, channels: int) -> int:
-    """The width ``aggr`` outputs for ``channels``-wide messages: a
-    ``MultiAggregation`` says it (``get_out_channels``: the sum of its
-    members' widths when it concatenates), other aggregators keep the width
-    unless they were built with another ``out_channels``."""
-    get = getattr(aggr, "get_out_channels", None)
-    if callable(get):
-        return int(get(channels))
-    out = getattr(aggr, "out_channels", None)
-    return out if isinstance(out, int) and out > 0 else channels
-
-
 def layer_aggr(aggr: AggrQuery, channels: int, aggr_kwargs: Optional[Dict[str, Any]] = None,
                keep_width: bool = False) -> Aggregation:
-    """A fresh aggregator for one layer whose messages are ``channels``
-    wide (each layer learns its own: a module is deep-copied).
+    """:func:`gnnagg.aggr.layer_aggregator` for ``channels``-wide messages.
 
     With ``keep_width`` the layer adds the aggregate to a ``channels``-wide
     term, so a list of aggregators is projected back to ``channels``
@@ -54,11 +40,9 @@ def layer_aggr(aggr: AggrQuery, channels: int, aggr_kwargs: Optional[Dict[str, A
     another ``mode``) and any other width is an error.
     """
     kwargs = dict(aggr_kwargs or {})
-    if isinstance(aggr, Aggregation):
-        aggr = copy.deepcopy(aggr)
-    elif keep_width and isinstance(aggr, (list, tuple)) and kwargs.setdefault("mode", "proj") == "proj":
+    if keep_width and isinstance(aggr, (list, tuple)) and kwargs.setdefault("mode", "proj") == "proj":
         kwargs.setdefault("mode_kwargs", {"in_channels": channels, "out_channels": channels})
-    module = resolve(aggr, channels=channels, **kwargs)
+    module = layer_aggregator(aggr, channels, kwargs)
     if module is None:
         raise ValueError("aggr=None: give an aggregator, e.g. 'sum'")
     width = aggregated_width(module, channels)

@@ -3,7 +3,6 @@ each cached on disk as it finishes, and the summary of the finished cells."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import time
