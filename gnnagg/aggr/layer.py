@@ -35,7 +35,8 @@ def _one(query: Any, channels: int, width: Optional[int], kwargs: Dict[str, Any]
 
 
 def layer_aggregator(aggr: Any, channels: int, aggr_kwargs: Optional[Dict[str, Any]] = None,
-                     width: Optional[int] = None) -> Optional[Aggregation]:
+                     width: Optional[int] = None, keep_width: bool = False
+                     ) -> Optional[Aggregation]:
     """A fresh aggregation module for one layer whose messages are
     ``channels`` wide (see :func:`gnnagg.aggr.message_channels`).
 
@@ -50,6 +51,12 @@ def layer_aggregator(aggr: Any, channels: int, aggr_kwargs: Optional[Dict[str, A
             :func:`needs_channels` names) work on a projection to this many
             channels when the messages are wider (:class:`Projected`);
             :obj:`None` never projects.
+        keep_width: the layer needs a ``channels``-wide aggregate (it adds
+            it to a ``channels``-wide term, or its next linear map takes
+            ``channels``): a list of aggregators is then projected back
+            (``MultiAggregation(mode='proj')`` unless ``aggr_kwargs`` names
+            another mode), and any other width is an error. Only layers like
+            ``SAGEConv`` take the wider output of a concatenating list.
     """
     if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width <= 0):
         raise ValueError(f"the aggregation width (aggr_width) must be a positive int (got {width!r})")
@@ -61,5 +68,14 @@ def layer_aggregator(aggr: Any, channels: int, aggr_kwargs: Optional[Dict[str, A
         if len(members) != len(aggr):
             raise ValueError(f"'aggrs_kwargs' has {len(members)} entries for {len(aggr)} "
                              f"aggregators")
-        return resolve([_one(q, channels, width, kw) for q, kw in zip(aggr, members)], **kwargs)
-    return _one(aggr, channels, width, kwargs)
+        if keep_width and kwargs.setdefault("mode", "proj") == "proj":
+            kwargs.setdefault("mode_kwargs", {"in_channels": channels, "out_channels": channels})
+        module = resolve([_one(q, channels, width, kw) for q, kw in zip(aggr, members)], **kwargs)
+    else:
+        module = _one(aggr, channels, width, kwargs)
+    if keep_width and aggregated_width(module, channels) != channels:
+        raise ValueError(f"this layer needs a {channels}-wide aggregate, but "
+                         f"{type(module).__name__} outputs {aggregated_width(module, channels)} "
+                         f"channels; give a single aggregator, a list (projected back), or "
+                         f"mode='proj'")
+    return module

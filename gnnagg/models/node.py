@@ -43,9 +43,13 @@ def layer_aggregator(aggr: AggrQuery, conv: Union[str, type], in_channels: int,
     """A fresh aggregation module for one ``conv`` layer of the given sizes:
     :func:`gnnagg.aggr.layer_aggregator` at the width of the messages
     ``conv`` aggregates (:func:`gnnagg.aggr.message_channels`); see there
-    for ``aggr``, ``aggr_kwargs`` and ``aggr_width``."""
+    for ``aggr``, ``aggr_kwargs`` and ``aggr_width``. Only ``SAGEConv``
+    takes the wider output of a concatenating list of aggregators; for the
+    other layers a list is projected back to the message width."""
+    name = conv if isinstance(conv, str) else conv.__name__
     width = message_channels(conv, in_channels, out_channels)
-    return _layer_aggregator(aggr, width, aggr_kwargs, aggr_width)
+    return _layer_aggregator(aggr, width, aggr_kwargs, aggr_width,
+                             keep_width=name != "SAGEConv")
 
 
 class _ConvStack(torch.nn.Module):

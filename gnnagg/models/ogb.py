@@ -32,24 +32,11 @@ AggrQuery = Union[str, Aggregation, type, Sequence[Any]]
 
 def layer_aggr(aggr: AggrQuery, channels: int, aggr_kwargs: Optional[Dict[str, Any]] = None,
                keep_width: bool = False) -> Aggregation:
-    """:func:`gnnagg.aggr.layer_aggregator` for ``channels``-wide messages.
-
-    With ``keep_width`` the layer adds the aggregate to a ``channels``-wide
-    term, so a list of aggregators is projected back to ``channels``
-    (PyG's ``MultiAggregation(mode='proj')``, unless ``aggr_kwargs`` names
-    another ``mode``) and any other width is an error.
-    """
-    kwargs = dict(aggr_kwargs or {})
-    if keep_width and isinstance(aggr, (list, tuple)) and kwargs.setdefault("mode", "proj") == "proj":
-        kwargs.setdefault("mode_kwargs", {"in_channels": channels, "out_channels": channels})
-    module = layer_aggregator(aggr, channels, kwargs)
+    """:func:`gnnagg.aggr.layer_aggregator` for ``channels``-wide messages
+    (``keep_width``: the layer adds the aggregate to a ``channels``-wide term)."""
+    module = layer_aggregator(aggr, channels, aggr_kwargs, keep_width=keep_width)
     if module is None:
         raise ValueError("aggr=None: give an aggregator, e.g. 'sum'")
-    width = aggregated_width(module, channels)
-    if keep_width and width != channels:
-        raise ValueError(f"this layer adds the aggregate to its {channels}-wide input, but "
-                         f"{type(module).__name__} outputs {width} channels; give a single "
-                         f"aggregator, a list (projected back), or mode='proj'")
     return module
 
 
