@@ -1,4 +1,4 @@
-"""Whole models (DAGNN, LATTE, OGB baselines), imported lazily."""
+"""Whole models (DAGNN, LATTE, OGB baselines, the set model), imported lazily."""
 import importlib
 
 _EXPORTS = {
@@ -6,6 +6,7 @@ _EXPORTS = {
     "LATTE": "latte",
     "OGBGraphModel": "ogb",
     "OGBNodeModel": "ogb",
+    "SetModel": "sets",
 }
 
 __all__ = sorted(_EXPORTS)
