@@ -221,16 +221,21 @@ def plot(result: Mapping[str, Any], cfg, path: str) -> Optional[str]:
     sizes = list(cfg.test_sizes)
     ticks = sorted({2 ** k for k in range(int(math.log2(hi)) + 1) if lo <= 2 ** k <= hi}
                    | {lo, hi, *sizes})
+    names = list(dict.fromkeys(n for by_aggr in summary.values() for n in by_aggr))
     fig, axes = plt.subplots(1, len(summary), figsize=(2.0 + 5.0 * len(summary), 4.2),
                              squeeze=False)
+    legend = {}
     for ax, (task, by_aggr) in zip(axes[0], summary.items()):
         ax.axvspan(lo, hi, color="tab:green", alpha=0.12, label=f"training sizes ({lo}-{hi})")
         ax.plot(sizes, [100 * base[task][str(d)] for d in sizes], ls=":", lw=2, color="black",
                 zorder=5, label="chance (most frequent label)")
-        for i, s in enumerate(by_aggr.values()):
+        for name, s in by_aggr.items():
+            i = names.index(name)  # the same colour for an aggregator in every panel
             ax.errorbar(sizes, [100 * s["test"][str(d)]["mean"] for d in sizes],
                         yerr=[100 * s["test"][str(d)]["std"] for d in sizes], marker="o", ms=3,
-                        capsize=2, ls="-" if i < 10 else "--", label=s["label"])
+                        capsize=2, color=f"C{i % 10}", ls="-" if i < 10 else "--",
+                        label=s["label"])
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
         ax.set_xscale("log", base=2)
         ax.minorticks_off()
         ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=8)
@@ -241,7 +246,8 @@ def plot(result: Mapping[str, Any], cfg, path: str) -> Optional[str]:
         ax.set_xlabel("set size (log scale)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test accuracy (%)")
-    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    axes[0][-1].legend(legend.values(), legend.keys(), fontsize=7, loc="center left",
+                       bbox_to_anchor=(1.02, 0.5))
     fig.suptitle("Generalisation to larger sets than trained on", fontsize=10)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -273,11 +279,7 @@ def load_runs(paths: List[str], out: Optional[str]) -> Tuple[Dict[str, Any], Dic
                 not ("finished_runs" in part or "runs" in part):
             raise ValueError(f"{path} is not a result of 'gnnagg run generalization'")
         cfg = part["config"]
-        if "finished_runs" in part:
-            found = dict(part["finished_runs"])
-        else:  # the old form: {task: {aggregator: [record per seed in config order]}}
-            found = {run_key(t, a, cfg["seeds"][i]): r for t, by_aggr in part["runs"].items()
-                     for a, recs in by_aggr.items() for i, r in enumerate(recs)}
+        found = dict(part["finished_runs"]) if "finished_runs" in part else _old_runs(part)
         if configs:
             first_path, first = next(iter(configs.items()))
             for key in ("test_sizes", "train_sizes"):
@@ -291,6 +293,22 @@ def load_runs(paths: List[str], out: Optional[str]) -> Tuple[Dict[str, Any], Dic
             runs[key], where[key] = record, path
         configs[path] = cfg
     return configs, runs
+
+
+def _old_runs(part: Mapping[str, Any]) -> Dict[str, Any]:
+    """Keyed runs of a file written before the RunStore: ``runs`` held
+    ``{task: {aggregator: [record, ...]}}`` in the order of ``config.seeds``,
+    or, for a merge, of each merged file's seeds in turn (``configs``)."""
+    configs = list(part.get("configs", {}).values()) or [part["config"]]
+    out = {}
+    for task, by_aggr in part["runs"].items():
+        for name, recs in by_aggr.items():
+            seeds = [s for c in configs if task in c["tasks"] and name in c["aggregators"]
+                     for s in c["seeds"]]
+            if len(seeds) != len(recs) or len(set(seeds)) != len(seeds):
+                seeds = list(range(len(recs)))  # not recorded: number them in order
+            out.update({run_key(task, name, s): r for s, r in zip(seeds, recs)})
+    return out
 
 
 def merge(paths: List[str], out: Optional[str], plot_path: Optional[str], config_cls: type,

@@ -256,3 +256,15 @@ def test_rerun_adds_runs_and_refuses_other_options(tmp_path, capsys):
     assert cli_main([*TWO, "--epochs", "3", "--out", out]) == 2
     assert "epochs: 2 then, 3 now" in capsys.readouterr().err
     assert json.loads(open(out).read()) == done  # untouched
+
+
+def test_old_merged_files_get_their_seeds_back():
+    # an old --from-json result: each merged file's options in "configs", runs in that order
+    cfg = lambda seeds, aggrs: {"tasks": ["max"], "aggregators": aggrs, "seeds": seeds}
+    part = {"config": cfg([0], ["sum"]), "configs": {"a": cfg([0], ["sum", "lcm"]),
+                                                     "b": cfg([1, 2], ["sum"])},
+            "runs": {"max": {"sum": ["s0", "s1", "s2"], "lcm": ["l0"]}}}
+    assert report._old_runs(part) == {"max/sum/0": "s0", "max/sum/1": "s1", "max/sum/2": "s2",
+                                      "max/lcm/0": "l0"}
+    part["configs"] = {}  # seeds not recorded for every run: numbered in order
+    assert list(report._old_runs(part)) == ["max/sum/0", "max/sum/1", "max/sum/2", "max/lcm/0"]
