@@ -11,7 +11,7 @@ import torch
 
 from gnnagg.cli import main as cli_main
 from gnnagg.experiments import generalization as gen
-from gnnagg.experiments import generalization_suite as report
+from gnnagg.experiments import generalization_suite as suite
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -169,7 +169,7 @@ def test_help_does_not_import_torch():
 
 def test_baseline_is_the_most_frequent_label():
     cfg = gen.GeneralizationConfig(bits=1, test_sizes=(2, 6), test_sets=200, tasks=("max",))
-    base = report.baselines(cfg, gen.make_data)["max"]
+    base = suite.baselines(cfg, gen.make_data)["max"]
     for size in (2, 6):
         y = torch.cat([b.y for b in gen.make_data("max", cfg, train=False)["test"][size]]).tolist()
         assert base[str(size)] == Counter(y).most_common(1)[0][1] / len(y)
@@ -264,7 +264,7 @@ def test_old_merged_files_get_their_seeds_back():
     part = {"config": cfg([0], ["sum"]), "configs": {"a": cfg([0], ["sum", "lcm"]),
                                                      "b": cfg([1, 2], ["sum"])},
             "runs": {"max": {"sum": ["s0", "s1", "s2"], "lcm": ["l0"]}}}
-    assert report._old_runs(part) == {"max/sum/0": "s0", "max/sum/1": "s1", "max/sum/2": "s2",
+    assert suite._old_runs(part) == {"max/sum/0": "s0", "max/sum/1": "s1", "max/sum/2": "s2",
                                       "max/lcm/0": "l0"}
     part["configs"] = {}  # seeds not recorded for every run: numbered in order
-    assert list(report._old_runs(part)) == ["max/sum/0", "max/sum/1", "max/sum/2", "max/lcm/0"]
+    assert list(suite._old_runs(part)) == ["max/sum/0", "max/sum/1", "max/sum/2", "max/lcm/0"]
