@@ -1,5 +1,6 @@
-"""Whole models (DAGNN, node-classification baselines, LATTE, OGB baselines), imported
-lazily."""
+"""Whole models, each taking its aggregator through :func:`gnnagg.aggr.resolve`
+(DAGNN, node-classification baselines, heterogeneous models and LATTE, the OGB
+baselines, the set model, the sentence classifier), imported lazily."""
 import importlib
 
 _EXPORTS = {
@@ -13,6 +14,7 @@ _EXPORTS = {
     "OGBGraphModel": "ogb",
     "OGBNodeModel": "ogb",
     "SentenceClassifier": "sentence",
+    "SetModel": "sets",
 }
 
 __all__ = sorted(_EXPORTS)

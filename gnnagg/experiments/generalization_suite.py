@@ -1,0 +1,352 @@
+"""What ``gnnagg run generalization`` compares and how it reports it: the
+tasks' smallest set sizes, the aggregators under test (name -> spec), and
+the summary over seeds, the tables, the one-line reading per task, the plot,
+and the reading of earlier result files for ``--from-json``.
+
+A run is keyed ``task/aggregator/seed``; its record holds ``val`` (the
+validation accuracy at ``best_epoch``), ``test`` (``{size: accuracy}``, the
+model of ``best_epoch``), ``depth``, ``params`` and the ``curve`` of
+:func:`gnnagg.train.fit`. Imports no torch at module level, so that the
+runner's ``--help`` stays instant.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+
+from ..utils import environment, fmt, format_table, mean_std, read_json, write_json
+
+# The comparison ############################################################
+
+#: Task -> smallest set size: ``gnnagg.datasets.synthetic.TASKS``, named here
+#: so that ``--help`` and option errors import no torch.
+TASKS: Dict[str, int] = {"second_min": 2, "max": 1, "parity": 1, "majority": 1}
+
+
+class AggregatorSpec(NamedTuple):
+    """One aggregator of the comparison: ``query`` for :func:`gnnagg.aggr.resolve`
+    (a name, or ``module:Class`` for PyG classes whose names gnnagg's shadow),
+    the ``label`` of tables and plots, ``kwargs(channels, config)`` for its
+    constructor, and ``depth(max set size)`` (sequential steps) for modules
+    without a ``depth`` method of their own."""
+    query: str
+    label: str
+    kwargs: Callable[[int, Any], Dict[str, Any]] = lambda c, cfg: {}
+    depth: Optional[Callable[[int], int]] = None
+
+    def aggr(self):
+        """The name, or the class, to give :func:`gnnagg.aggr.resolve`."""
+        module, _, name = self.query.rpartition(":")
+        return getattr(importlib.import_module(module), name) if module else name
+
+
+def _deep_sets(c: int, cfg: Any) -> Dict[str, Any]:
+    from torch.nn import Linear, ReLU, Sequential
+
+    mlp = lambda: Sequential(Linear(c, c), ReLU(), Linear(c, c))
+    return {"local_nn": mlp(), "global_nn": mlp()}
+
+
+# The encoder already ends in a linear map, so LCM's leaves are its output
+# squashed by tanh into (-1, 1), the range of the GRU operator's outputs:
+# every tree level then lives in the same box (the lcm_relu ablation shows
+# the difference; experiments/generalization/README.md).
+_LCM = {"project": False, "activation": "tanh"}
+_one = lambda d: 1
+_log = lambda d: math.ceil(math.log2(d)) if d > 1 else 0
+
+#: The comparison, by the name used on the command line.
+AGGREGATORS: Dict[str, AggregatorSpec] = {
+    "sum": AggregatorSpec("sum", "sum", depth=_one),
+    "mean": AggregatorSpec("mean", "mean", depth=_one),
+    "max": AggregatorSpec("max", "max", depth=_one),
+    "deepsets": AggregatorSpec("deep_sets", "DeepSets (PyG)", _deep_sets, _one),
+    "pyg_gru": AggregatorSpec("torch_geometric.nn.aggr:GRUAggregation", "GRU (PyG)",
+                              depth=lambda d: d),
+    "pyg_lcm": AggregatorSpec("torch_geometric.nn.aggr:LCMAggregation", "LCM (PyG)", depth=_log),
+    "gru": AggregatorSpec("gru", "GRU"),
+    "lstm": AggregatorSpec("lstm", "LSTM"),
+    "lcm": AggregatorSpec("lcm", "LCM", lambda c, cfg: dict(_LCM)),
+    "lcm_assoc": AggregatorSpec("lcm", "LCM + assoc. reg.",
+                                lambda c, cfg: dict(_LCM, assoc_samples=cfg.assoc_samples)),
+    # ablation, not run by default: LCM's default leaves, ReLU(W h + b) as in PyG
+    "lcm_relu": AggregatorSpec("lcm", "LCM, ReLU-projected leaves"),
+}
+
+#: What runs when ``--aggregators`` is not given.
+DEFAULT_AGGREGATORS = tuple(a for a in AGGREGATORS if a != "lcm_relu")
+
+#: The fixed reductions a learned aggregator is compared against.
+FIXED = ("sum", "mean", "max")
+
+
+# Results ####################################################################
+
+def run_key(task: str, aggregator: str, seed: int) -> str:
+    return f"{task}/{aggregator}/{seed}"
+
+
+def parse_key(key: str) -> Tuple[str, str, int]:
+    task, aggregator, seed = key.split("/")
+    return task, aggregator, int(seed)
+
+
+def baseline(test: Mapping[int, list]) -> Dict[str, float]:
+    """Accuracy of always answering each test size's most frequent label
+    (large sets make some answers likely: max 255, second-minimum 0)."""
+    import torch
+
+    from ..metrics import majority_baseline
+
+    out = {}
+    for size, chunks in test.items():
+        y = torch.cat([c.y for c in chunks]).numpy()
+        out[str(size)] = majority_baseline(y, y, ["acc"])["acc"]
+    return out
+
+
+def baselines(cfg, make_data: Callable) -> Dict[str, Dict[str, float]]:
+    """``{task: {size: accuracy of the most frequent label}}`` on the test
+    sets that ``make_data(task, cfg, train=False)`` makes."""
+    return {t: baseline(make_data(t, cfg, train=False)["test"]) for t in cfg.tasks}
+
+
+def print_run(prefix: str, record: Mapping[str, Any], note: str) -> None:
+    """One line as each run finishes (or is found finished)."""
+    last = list(record["test"])[-1]
+    val = f"{100 * record['val']:.1f}%" if record["val"] is not None else "-"
+    print(f"{prefix} {record['task']} seed {record['seed']}: val {val}, test at size {last} "
+          f"{100 * record['test'][last]:.1f}% ({note})", flush=True)
+
+
+def _epoch_times(record: Mapping[str, Any]) -> List[float]:
+    if "epoch_time" in record:  # files written before the runner moved onto fit
+        return list(record["epoch_time"])
+    return [row["train_seconds"] for row in record.get("curve", []) if "train_seconds" in row]
+
+
+def summarize(runs: Mapping[str, Mapping[str, Any]], test_sizes) -> Dict[str, Dict[str, Any]]:
+    """``{task: {aggregator: mean +- std over seeds}}``, in the runs' order."""
+    grouped: Dict[str, Dict[str, List[Tuple[int, Mapping[str, Any]]]]] = {}
+    for key, record in runs.items():
+        task, name, seed = parse_key(key)
+        grouped.setdefault(task, {}).setdefault(name, []).append((seed, record))
+    summary: Dict[str, Dict[str, Any]] = {}
+    for task, by_aggr in grouped.items():
+        summary[task] = {}
+        for name, seeds in by_aggr.items():
+            recs = [r for _, r in seeds]
+            spec = AGGREGATORS.get(name)
+            summary[task][name] = {
+                "label": spec.label if spec else name, "seeds": [s for s, _ in seeds],
+                "test": {str(d): mean_std([r["test"][str(d)] for r in recs]) for d in test_sizes},
+                "val": mean_std([r["val"] if r["val"] is not None else math.nan for r in recs]),
+                "best_epoch": [r["best_epoch"] for r in recs],
+                "epoch_time_s": mean_std([t for r in recs for t in _epoch_times(r)]),
+                "depth": recs[0]["depth"], "params": recs[0]["params"]}
+    return summary
+
+
+def tables(summary: Mapping[str, Any], baselines: Mapping[str, Mapping[str, float]],
+           test_sizes, train_max: int) -> Dict[str, str]:
+    """One Markdown table per task: accuracy (%) by test size, seconds per
+    training epoch, aggregation depth at the largest training / test size."""
+    out = {}
+    sizes = [str(d) for d in test_sizes]
+    for task, by_aggr in summary.items():
+        header = ["aggregator"] + [f"d={d}" for d in sizes] + \
+            ["s/epoch", f"depth d={train_max}/{sizes[-1]}"]
+        rows = [["(most frequent label)"] + [f"{100 * baselines[task][d]:.1f}" for d in sizes]
+                + ["-", "-"]]
+        for s in by_aggr.values():
+            rows.append([s["label"]] + [fmt(s["test"][d], digits=1) for d in sizes] +
+                        [f"{s['epoch_time_s']['mean']:.2f}",
+                         f"{s['depth'][str(train_max)]}/{s['depth'][sizes[-1]]}"])
+        out[task] = format_table(header, rows)
+    return out
+
+
+def headlines(summary: Mapping[str, Any], baselines: Mapping[str, Mapping[str, float]],
+              test_sizes, train_sizes) -> List[str]:
+    """One sentence per task, readable in five seconds: every learned
+    aggregator at the largest test size, the best fixed reduction, the
+    most-frequent-label level and LCM's margin over the best fixed reduction."""
+    size = str(test_sizes[-1])
+    lines = []
+    for task, by_aggr in summary.items():
+        acc = {name: 100 * s["test"][size]["mean"] for name, s in by_aggr.items()}
+        learned = [f"{by_aggr[n]['label']} {acc[n]:.1f}%" for n in  # LCM first
+                   sorted(by_aggr, key=lambda n: n != "lcm") if n not in FIXED]
+        fixed = [n for n in FIXED if n in by_aggr]
+        best = max(fixed, key=lambda n: acc[n]) if fixed else None
+        which = "/".join(fixed) if len(fixed) > 1 else best
+        if fixed:
+            learned.append(f"best of {which} {acc[best]:.1f}% ({best})" if len(fixed) > 1
+                           else f"{best} {acc[best]:.1f}%")
+        line = (f"{task} at size {size} (trained on sizes {train_sizes[0]}-{train_sizes[1]}): "
+                f"{', '.join(learned)}; most frequent label {100 * baselines[task][size]:.1f}%.")
+        if fixed and "lcm" in by_aggr:
+            line += f" LCM vs {'the best of ' if len(fixed) > 1 else ''}{which}: " \
+                    f"{acc['lcm'] - acc[best]:+.1f} points."
+        lines.append(line)
+    return lines
+
+
+def build(runs: Mapping[str, Any], cfg,
+          baselines: Mapping[str, Mapping[str, float]]) -> Dict[str, Any]:
+    """The report part of a result: summary, baselines, tables, headlines."""
+    summary = summarize(runs, cfg.test_sizes)
+    return {"environment": environment(), "summary": summary, "baseline": dict(baselines),
+            "tables": tables(summary, baselines, cfg.test_sizes, cfg.train_sizes[1]),
+            "headline": headlines(summary, baselines, cfg.test_sizes, cfg.train_sizes)}
+
+
+def plot(result: Mapping[str, Any], cfg, path: str) -> Optional[str]:
+    """Accuracy against set size (log x), one line per aggregator, one panel
+    per task; the training sizes shaded, the most-frequent-label level
+    dotted. Returns the path, or ``None`` without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install gnnagg[plot]): no plot written")
+        return None
+    summary, base = result["summary"], result["baseline"]
+    lo, hi = cfg.train_sizes
+    sizes = list(cfg.test_sizes)
+    ticks = sorted({2 ** k for k in range(int(math.log2(hi)) + 1) if lo <= 2 ** k <= hi}
+                   | {lo, hi, *sizes})
+    names = list(dict.fromkeys(n for by_aggr in summary.values() for n in by_aggr))
+    fig, axes = plt.subplots(1, len(summary), figsize=(2.0 + 5.0 * len(summary), 4.2),
+                             squeeze=False)
+    legend = {}
+    for ax, (task, by_aggr) in zip(axes[0], summary.items()):
+        ax.axvspan(lo, hi, color="tab:green", alpha=0.12, label=f"training sizes ({lo}-{hi})")
+        ax.plot(sizes, [100 * base[task][str(d)] for d in sizes], ls=":", lw=2, color="black",
+                zorder=5, label="chance (most frequent label)")
+        for name, s in by_aggr.items():
+            i = names.index(name)  # the same colour for an aggregator in every panel
+            ax.errorbar(sizes, [100 * s["test"][str(d)]["mean"] for d in sizes],
+                        yerr=[100 * s["test"][str(d)]["std"] for d in sizes], marker="o", ms=3,
+                        capsize=2, color=f"C{i % 10}", ls="-" if i < 10 else "--",
+                        label=s["label"])
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+        ax.set_xscale("log", base=2)
+        ax.minorticks_off()
+        ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=8)
+        ax.set_xlim(lo / 1.3, sizes[-1] * 1.3)
+        ax.set_ylim(-2, 102)
+        ax.set_title(f"{task}: trained on sizes {lo}-{hi}, tested on {sizes[0]}-{sizes[-1]}",
+                     fontsize=9)
+        ax.set_xlabel("set size (log scale)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][-1].legend(legend.values(), legend.keys(), fontsize=7, loc="center left",
+                       bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle("Generalisation to larger sets than trained on", fontsize=10)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# Merging result files (--from-json) #########################################
+
+def load_runs(paths: List[str], out: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """``({path: config}, {key: record})`` from result files of this runner,
+    finished or interrupted, new (``finished_runs``) or old (``runs``) form.
+    Refuses files with other training/test sizes, a run found in two files,
+    and an ``out`` that is one of the inputs or holds an unfinished run."""
+    if not paths:
+        raise ValueError("--from-json needs at least one file")
+    if out and Path(out).exists():
+        if any(Path(out).resolve() == Path(p).resolve() for p in paths):
+            raise ValueError(f"--out {out} is one of the --from-json inputs; give another --out")
+        saved = read_json(out, "--out")
+        if isinstance(saved, dict) and saved.get("complete") is False:
+            raise ValueError(f"--out {out} holds an unfinished run; resume it with its own "
+                             f"command, or give another --out")
+    configs, runs, where = {}, {}, {}
+    for path in paths:
+        part = read_json(path, "--from-json")
+        if not isinstance(part, dict) or "config" not in part or \
+                not ("finished_runs" in part or "runs" in part):
+            raise ValueError(f"{path} is not a result of 'gnnagg run generalization'")
+        cfg = part["config"]
+        found = dict(part["finished_runs"]) if "finished_runs" in part else _old_runs(part)
+        if configs:
+            first_path, first = next(iter(configs.items()))
+            for key in ("test_sizes", "train_sizes"):
+                if list(cfg[key]) != list(first[key]):
+                    raise ValueError(f"{path}: {key} {cfg[key]} differ from {first_path}'s "
+                                     f"{first[key]}")
+        for key, record in found.items():
+            if key in runs:
+                raise ValueError(f"run {key} is in both {where[key]} and {path}; merge "
+                                 f"files with different runs")
+            runs[key], where[key] = record, path
+        configs[path] = cfg
+    return configs, runs
+
+
+def _old_runs(part: Mapping[str, Any]) -> Dict[str, Any]:
+    """Keyed runs of a file written before the RunStore: ``runs`` held
+    ``{task: {aggregator: [record, ...]}}`` in the order of ``config.seeds``,
+    or, for a merge, of each merged file's seeds in turn (``configs``)."""
+    configs = list(part.get("configs", {}).values()) or [part["config"]]
+    out = {}
+    for task, by_aggr in part["runs"].items():
+        for name, recs in by_aggr.items():
+            seeds = [s for c in configs if task in c["tasks"] and name in c["aggregators"]
+                     for s in c["seeds"]]
+            if len(seeds) != len(recs) or len(set(seeds)) != len(seeds):
+                seeds = list(range(len(recs)))  # not recorded: number them in order
+            out.update({run_key(task, name, s): r for s, r in zip(seeds, recs)})
+    return out
+
+
+def merge(paths: List[str], out: Optional[str], plot_path: Optional[str], config_cls: type,
+          baselines: Callable) -> Tuple[Dict[str, Any], Any]:
+    """``--from-json``: the runs of several result files (finished or
+    interrupted, with the same training and test sizes) as one result,
+    written to ``out`` with its plot. Returns it and its config: the first
+    file's options with the tasks, aggregators and seeds found (each file's
+    options are kept in ``configs``)."""
+    configs, runs = load_runs(list(paths), out)
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    first = {k: tuple(v) if isinstance(v, list) else v
+             for k, v in next(iter(configs.values())).items() if k in fields}
+    found = lambda i: tuple(dict.fromkeys(parse_key(k)[i] for k in runs))
+    cfg = dataclasses.replace(config_cls(**first), tasks=found(0),
+                              aggregators=found(1), seeds=tuple(sorted(found(2))),
+                              plot=plot_path)
+    result = {"experiment": "generalization", "config": dataclasses.asdict(cfg),
+              "configs": configs, "merged_from": list(paths),
+              **build(runs, cfg, baselines(cfg))}
+    result["plot"] = plot(result, cfg, plot_path) if plot_path else None
+    result.update(complete=True, finished_runs=runs)
+    write_json(out, result)
+    return result, cfg
+
+
+def print_result(result: Mapping[str, Any], cfg, out: Optional[str]) -> None:
+    """The tables, then the plain summary and where the files went."""
+    lo, hi = cfg.train_sizes
+    for task, table in result["tables"].items():
+        seeds = max(s["val"]["n"] for s in result["summary"][task].values())
+        print(f"\n## {task}: test accuracy (%) by set size, mean +- std over {seeds} seed(s); "
+              f"trained on sizes {lo}-{hi}\n\n{table}")
+    if "wall_time_s" in result:
+        print(f"\nwall time {result['wall_time_s']:.0f} s")
+    print()
+    for line in result["headline"]:
+        print(line)
+    where = f"Results: {out}" if out else "Results: not saved (no --out)"
+    plot_path = result.get("plot")
+    print(f"{where}; plot: {plot_path}" if plot_path else f"{where}; no plot")
