@@ -1,9 +1,13 @@
-"""Whole models (DAGNN, LATTE, OGB baselines), imported lazily."""
+"""Whole models (DAGNN, LATTE, heterogeneous and OGB baselines), imported lazily."""
 import importlib
 
 _EXPORTS = {
     "DAGNN": "dagnn",
     "LATTE": "latte",
+    "HAN": "hetero",
+    "HGT": "hetero",
+    "RGCN": "hetero",
+    "HeteroSAGE": "hetero",
     "OGBGraphModel": "ogb",
     "OGBNodeModel": "ogb",
 }
