@@ -69,7 +69,9 @@ class HeteroConfig:
     edge_weight: str = _opt("attention", "LATTE: composed relations' weights as attention prior "
                                          "(attention), message factor (message) or unused (none)")
     edge_threshold: Optional[float] = _opt(None, "LATTE: compose layer t's relations from layer "
-                                                 "t-1's edges with attention >= this (authors: 0.5)")
+                                                 "t-1's edges with attention >= this "
+                                                 "(authors: 0.5)")
+    init: str = _opt("xavier", "LATTE: the authors' Xavier initialisation or PyTorch's (torch)")
     aggr: str = _opt("sum", "LATTE's per-relation / SAGE's aggregator (gnnagg.aggr.resolve names)")
     proximity: float = _opt(0.0, "LATTE: weight of the proximity loss")
     negatives: int = _opt(2, "LATTE: proximity loss negatives per edge")
@@ -103,6 +105,7 @@ def validate(config: HeteroConfig) -> None:
     check_choice("features", config.features, FEATURES)
     check_choice("layer_pooling", config.layer_pooling, ("concat", "last", "mean", "max"))
     check_choice("edge_weight", config.edge_weight, ("none", "attention", "message"))
+    check_choice("init", config.init, ("xavier", "torch"))
     if config.edge_threshold is not None and not 0.0 <= config.edge_threshold <= 1.0:
         raise ValueError(f"--edge-threshold must be in [0, 1] (got {config.edge_threshold})")
     if config.model in ("latte", "han", "hgt") and config.hidden % config.heads:
@@ -169,7 +172,7 @@ def build_model(config: HeteroConfig, in_channels: Dict[str, int], num_classes: 
 
     if config.model == "latte":
         same = ("aggr", "heads", "dropout", "attn_dropout", "layer_dropout", "input_projection",
-                "layer_pooling", "edge_weight", "edge_threshold", "cumulative")
+                "layer_pooling", "edge_weight", "edge_threshold", "init", "cumulative")
         return models.LATTE(in_channels, num_classes, metadata, target,
                             hidden_channels=config.hidden, num_layers=config.order,
                             num_negatives=config.negatives,

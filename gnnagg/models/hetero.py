@@ -191,8 +191,8 @@ class RGCN(nn.Module):
         for module in [self.input, *self.convs, self.classifier]:
             module.reset_parameters()
 
-    def homogeneous(self, num_nodes: Dict[NodeType, int],
-                    edge_index_dict: Dict[EdgeType, Tensor]) -> Tuple[Tensor, Tensor, Dict[str, int]]:
+    def homogeneous(self, num_nodes: Dict[NodeType, int], edge_index_dict: Dict[EdgeType, Tensor]
+                    ) -> Tuple[Tensor, Tensor, Dict[str, int]]:
         """``(edge_index, edge_type, offsets)`` of the homogeneous graph,
         on the edges' device."""
         offsets, start = {}, 0

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.latte import EDGE_WEIGHT_MODES, EdgeType, LATTEConv, Metadata, NodeType, typed_linear
+from ..nn.latte import (EDGE_WEIGHT_MODES, INITS, EdgeType, LATTEConv, Metadata, NodeType,
+                        typed_linear)
 
 Relation = Tuple[str, str, str]
 #: ``{relation: (edge_index sorted by target, weights or None)}``
@@ -105,7 +106,8 @@ def compose_relations(edge_index_dict: Dict[EdgeType, Tensor], num_nodes_dict: D
 
 def _by_target(edge_index: Tensor, weight: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
     # Sorted by (target, source) once, so layers never sort again.
-    key = edge_index[1] * (int(edge_index[0].max()) + 1 if edge_index.numel() else 1) + edge_index[0]
+    width = int(edge_index[0].max()) + 1 if edge_index.numel() else 1
+    key = edge_index[1] * width + edge_index[0]
     order = torch.argsort(key)
     return edge_index[:, order], None if weight is None else weight[order]
 
@@ -163,6 +165,10 @@ class LATTE(nn.Module):
             full adjacency once. (default: :obj:`None`)
         num_negatives (int, optional): negatives per edge in the proximity
             loss. (default: :obj:`2`)
+        init (str, optional): ``"xavier"`` (the authors': Xavier-normal
+            projections and attention, Glorot classifier) or ``"torch"``
+            (PyTorch's defaults), see :class:`~gnnagg.nn.LATTEConv`.
+            (default: :obj:`"xavier"`)
         cumulative (bool, optional): let layer :math:`t` also use the
             relations of lower order (the paper's layer uses order :math:`t`
             only). (default: :obj:`False`)
@@ -174,7 +180,7 @@ class LATTE(nn.Module):
                  attn_dropout: float = 0.2, layer_dropout: float = 0.2,
                  input_projection: bool = True, layer_pooling: str = "concat",
                  edge_weight: str = "attention", edge_threshold: Optional[float] = None,
-                 num_negatives: int = 2, cumulative: bool = False) -> None:
+                 num_negatives: int = 2, init: str = "xavier", cumulative: bool = False) -> None:
         super().__init__()
         node_types, relations = list(metadata[0]), [tuple(r) for r in metadata[1]]
         missing = [t for t in node_types if t not in in_channels]
@@ -195,6 +201,8 @@ class LATTE(nn.Module):
                              f"(got {edge_weight!r})")
         if edge_threshold is not None and not 0.0 <= edge_threshold <= 1.0:
             raise ValueError(f"'edge_threshold' must be in [0, 1] or None (got {edge_threshold})")
+        if init not in INITS:
+            raise ValueError(f"'init' must be one of {INITS} (got {init!r})")
         if not isinstance(num_negatives, int) or num_negatives < 0:
             raise ValueError(f"'num_negatives' must be an int >= 0 (got {num_negatives!r})")
         self.in_channels = dict(in_channels)
@@ -207,6 +215,7 @@ class LATTE(nn.Module):
         self.layer_pooling = layer_pooling
         self.edge_threshold = edge_threshold
         self.num_negatives = num_negatives
+        self.init = init
         self.cumulative = cumulative
         self.aggr = aggr
         self.levels = chain_relations(relations, num_layers)
@@ -235,10 +244,11 @@ class LATTE(nn.Module):
                 {k: v for k, v in self.in_channels.items() if k in types}
                 if t == 0 and not input_projection else hidden_channels,
                 hidden_channels, (types, rels), aggr=aggr, heads=heads,
-                attn_dropout=attn_dropout, edge_weight=edge_weight,
+                attn_dropout=attn_dropout, edge_weight=edge_weight, init=init,
                 output_node_types=sorted(outputs[t], key=node_types.index)))
         width = hidden_channels * (num_layers if layer_pooling == "concat" else 1)
         self.classifier = nn.Linear(width, out_channels)
+        self.reset_parameters()
         self._cache: Dict[tuple, Tuple[tuple, Edges, Dict[EdgeType, Tensor]]] = {}
 
     def layer_relations(self, t: int) -> List[EdgeType]:
@@ -251,6 +261,10 @@ class LATTE(nn.Module):
     def reset_parameters(self) -> None:
         for module in [*self.projection.values(), *self.convs, self.classifier]:
             module.reset_parameters()
+        if self.init == "xavier":
+            for lin in self.projection.values():
+                nn.init.xavier_normal_(lin.weight, gain=nn.init.calculate_gain("relu"))
+            nn.init.xavier_uniform_(self.classifier.weight)
 
     def _graph(self, edge_index_dict: Dict[EdgeType, Tensor], num_nodes_dict: Dict[NodeType, int]):
         missing = [r for r in self.first_order if r not in edge_index_dict]
@@ -372,7 +386,8 @@ class LATTE(nn.Module):
         for t, layer in enumerate(attention):
             if node_type in layer:
                 relations, beta = layer[node_type]
-                out[f"layer {t + 1}"] = {rel[1]: float(m) for rel, m in zip(relations, beta.mean(0))}
+                out[f"layer {t + 1}"] = {rel[1]: float(m)
+                                         for rel, m in zip(relations, beta.mean(0))}
         return out
 
     def __repr__(self) -> str:

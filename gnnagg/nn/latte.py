@@ -17,6 +17,9 @@ NodeType = str
 EdgeType = Tuple[str, str, str]
 Metadata = Tuple[Sequence[NodeType], Sequence[EdgeType]]
 
+#: Initialisations: the authors' (Xavier-normal with ReLU / LeakyReLU gains)
+#: or PyTorch's defaults for the linear maps and N(0, 1/c) for the attention.
+INITS = ("xavier", "torch")
 #: How :class:`LATTEConv` uses edge weights (e.g. the degree-damped weights
 #: of composed relations): not at all, as a prior on the node-level
 #: attention, or as a factor on each attention-weighted message.
@@ -95,6 +98,10 @@ class LATTEConv(MessagePassing):
             logits. (default: :obj:`0.2`)
         edge_weight (str, optional): how given edge weights are used, one
             of :obj:`EDGE_WEIGHT_MODES`. (default: :obj:`"attention"`)
+        init (str, optional): ``"xavier"`` (the authors' code: Xavier-normal
+            weights, gain of ReLU for the projections and of LeakyReLU for
+            the attention vectors) or ``"torch"`` (PyTorch's defaults).
+            (default: :obj:`"xavier"`)
         bias (bool, optional): biases in the projections. (default: :obj:`True`)
         output_node_types (List[str], optional): the node types whose
             outputs are computed (others only send messages); all when
@@ -104,7 +111,7 @@ class LATTEConv(MessagePassing):
     def __init__(self, in_channels: Union[int, Dict[NodeType, int]], out_channels: int,
                  metadata: Metadata, aggr: Union[str, Aggregation] = "sum", heads: int = 1,
                  attn_dropout: float = 0.2, negative_slope: float = 0.2,
-                 edge_weight: str = "attention", bias: bool = True,
+                 edge_weight: str = "attention", init: str = "xavier", bias: bool = True,
                  output_node_types: Optional[Sequence[NodeType]] = None) -> None:
         super().__init__(aggr=None, node_dim=0)
         node_types, relations = list(metadata[0]), [tuple(r) for r in metadata[1]]
@@ -118,6 +125,8 @@ class LATTEConv(MessagePassing):
         if edge_weight not in EDGE_WEIGHT_MODES:
             raise ValueError(f"'edge_weight' must be one of {EDGE_WEIGHT_MODES} "
                              f"(got {edge_weight!r})")
+        if init not in INITS:
+            raise ValueError(f"'init' must be one of {INITS} (got {init!r})")
         for rel in relations:
             if len(rel) != 3 or rel[0] not in node_types or rel[2] not in node_types:
                 raise ValueError(f"relation {rel!r} is not (source type, name, target "
@@ -148,6 +157,7 @@ class LATTEConv(MessagePassing):
         self.attn_dropout = attn_dropout
         self.negative_slope = negative_slope
         self.edge_weight = edge_weight
+        self.init = init
         self.relations_into: Dict[NodeType, List[EdgeType]] = {
             t: [r for r in relations if r[2] == t] for t in outputs}
 
@@ -178,8 +188,19 @@ class LATTEConv(MessagePassing):
         super().reset_parameters()
         for module in [*self.lin_l.values(), *self.lin_r.values(), *self.rel_attn.values()]:
             module.reset_parameters()
-        for vec in [*self.att_l.values(), *self.att_r.values()]:
-            nn.init.normal_(vec, std=vec.size(-1) ** -0.5)
+        vectors = [*self.att_l.values(), *self.att_r.values()]
+        if self.init == "xavier":
+            relu = nn.init.calculate_gain("relu")
+            for lin in [*self.lin_l.values(), *self.lin_r.values()]:
+                nn.init.xavier_normal_(lin.weight, gain=relu)
+            for lin in self.rel_attn.values():
+                nn.init.xavier_normal_(lin.weight)
+            leaky = nn.init.calculate_gain("leaky_relu", self.negative_slope)
+            for vec in vectors:
+                nn.init.xavier_normal_(vec, gain=leaky)
+        else:
+            for vec in vectors:
+                nn.init.normal_(vec, std=vec.size(-1) ** -0.5)
         for s in self.sharpening.values():
             nn.init.ones_(s)
         for aggr in self.aggrs.values():
@@ -295,7 +316,8 @@ class LATTEConv(MessagePassing):
         aggr_module = self.aggrs[self.key(rel)]
         if type(aggr_module) is SumAggregation:
             c = self.out_channels // self.heads
-            return torch.cat([self._weighted_sum(edge_index, alpha[:, h], x[:, h * c:(h + 1) * c], n)
+            return torch.cat([self._weighted_sum(edge_index, alpha[:, h],
+                                                 x[:, h * c:(h + 1) * c], n)
                               for h in range(self.heads)], dim=-1)
         return self.propagate(edge_index, x=(x, None), alpha=alpha, aggr_module=aggr_module,
                               size=(x.size(0), n))
@@ -338,7 +360,8 @@ class LATTEConv(MessagePassing):
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
                 f"relations={len(self.relations)}, aggr='{self.aggr_name}', heads={self.heads}, "
-                f"attn_dropout={self.attn_dropout}, edge_weight='{self.edge_weight}')")
+                f"attn_dropout={self.attn_dropout}, edge_weight='{self.edge_weight}', "
+                f"init='{self.init}')")
 
 
-__all__ = ["LATTEConv", "typed_linear", "EDGE_WEIGHT_MODES"]
+__all__ = ["LATTEConv", "typed_linear", "EDGE_WEIGHT_MODES", "INITS"]

@@ -72,7 +72,7 @@ def test_reported_scores_are_the_curve_at_the_selected_epoch(model):
     dict(features="tfidf", edge_threshold=0.5, proximity=0.5, negatives=1),
     dict(features="row", edge_weight="message", layer_pooling="max", input_projection=False),
     dict(edge_weight="none", cumulative=True, inductive=True, decay_biases=False, aggr="gru"),
-    dict(order=1, heads=1, layer_pooling="last"),
+    dict(order=1, heads=1, layer_pooling="last", init="torch"),
 ])
 def test_latte_options_run(options):
     result = run(small(**options))
@@ -105,7 +105,8 @@ def test_feature_preprocessing_values():
     tfidf = preprocess_features(x, "tfidf")  # dense in, dense out
     idf = torch.log(torch.tensor([4 / 2, 4 / 3])) + 1  # smooth idf: log((1 + n) / (1 + df)) + 1
     first = idf / idf.norm()
-    assert torch.allclose(tfidf[0, :2], first) and torch.allclose(tfidf[1], torch.tensor([0, 1.0, 0]))
+    assert torch.allclose(tfidf[0, :2], first)
+    assert torch.allclose(tfidf[1], torch.tensor([0, 1.0, 0]))
     assert preprocess_features(x, "raw") is x
 
 
@@ -169,6 +170,28 @@ def test_model_defaults_and_dataset_names():
     config = hetero.config_from(args)
     assert (config.lr, config.hidden, config.heads, config.dataset) == (5e-3, 64, 8, ("DBLP",))
     validate(config)
+
+
+def test_results_table_assembles_files(tmp_path):
+    from pathlib import Path
+
+    files = []
+    for model, extra in (("latte", ["--order", "1"]), ("latte", ["--inductive"]), ("rgcn", [])):
+        files.append(str(tmp_path / f"{model}{len(files)}.json"))
+        assert cli.main(["run", "hetero", "--model", model, "--epochs", "1", "--seeds", "2",
+                         "--hidden", "8", "--dataset", "ACM", "DBLP", *extra,
+                         "--out", files[-1]]) == 0
+    script = Path(__file__).parents[2] / "experiments" / "hetero" / "table.py"
+    out = subprocess.run([sys.executable, str(script), *files], capture_output=True, text=True,
+                         check=True).stdout
+    rows = [line.split("|")[1:3] for line in out.splitlines() if line.startswith("| LATTE")
+            or line.startswith("| RGCN")]
+    assert [(a.strip(), b.strip()) for a, b in rows[:3]] == [
+        ("LATTE-1", "transductive"), ("RGCN", "transductive"), ("LATTE-2", "inductive")]
+    assert "(n=2)" in out and "IMDB" not in out.splitlines()[0]
+    ablation = subprocess.run([sys.executable, str(script), "--ablation", *files],
+                              capture_output=True, text=True, check=True).stdout
+    assert "latte0" in ablation and "not run" in ablation  # IMDB column
 
 
 def test_help_does_not_import_torch():

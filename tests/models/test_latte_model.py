@@ -180,5 +180,7 @@ def test_bad_arguments_raise():
         model(edge_threshold=1.5)
     with pytest.raises(ValueError, match="edge_weight"):
         model(edge_weight="scale")
+    with pytest.raises(ValueError, match="init"):
+        model(init="he")
     with pytest.raises(ValueError, match="lacks the relations"):
         model()(features(), {k: v for k, v in EDGES.items() if k[1] != "PA"})

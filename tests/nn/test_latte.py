@@ -131,6 +131,16 @@ def test_proximity_loss_by_hand():
     assert with_negatives > loss
 
 
+@pytest.mark.parametrize("init,std", [("xavier", 2 ** 0.5 * (2 / 400) ** 0.5),
+                                      ("torch", (1 / (3 * 300)) ** 0.5)])
+def test_initialisations(init, std):
+    torch.manual_seed(0)
+    conv = LATTEConv(300, 100, METADATA, init=init)
+    weight = conv.lin_l["paper"].weight  # 100 x 300
+    assert weight.std().item() == pytest.approx(std, rel=0.05)
+    assert f"init='{init}'" in repr(conv)
+
+
 def test_sparse_and_dense_inputs_agree():
     lin = torch.nn.Linear(5, 3)
     x = features(sparse_author=True)["author"]
