@@ -1,52 +1,115 @@
-"""Print the closing table of experiments/hetero from results/*.json.
+"""Tables of `gnnagg run hetero` results.
 
-    python experiments/hetero/table.py
+    python experiments/hetero/table.py                 # results/*.json: the final table
+    python experiments/hetero/table.py FILE.json ...   # the same, from these files
+    python experiments/hetero/table.py --ablation results/ablation/*.json
+
+The final table has one row per model and setting (LATTE-1, LATTE-2, HAN,
+HGT, RGCN, HeteroConv-SAGE; transductive, then inductive) and, per data set,
+the test Macro- and Micro-F1 (%) at the selected epoch, mean +- std over
+seeds; a second table gives the seconds per run and epochs run. With
+``--ablation`` each file is one variant (named after the file) and the
+table shows the validation Macro-F1 per data set. A cell found in two files
+is taken from the one with more seeds (and the other is named).
 """
+import argparse
 import json
 import sys
 from pathlib import Path
 
-from gnnagg.experiments.common import fmt, format_table
+from gnnagg.utils import fmt, format_table
 
 RESULTS = Path(__file__).with_name("results")
-ROWS = [("LATTE-1", "latte-1"), ("LATTE-2", "latte-2"), ("HAN", "han-2"), ("HGT", "hgt-2"),
-        ("RGCN", "rgcn-2")]
+ORDER = ["LATTE-1", "LATTE-2", "LATTE-3", "HAN", "HGT", "RGCN", "HeteroConv-SAGE"]
 DATASETS = ["ACM", "DBLP", "IMDB"]
+NAMES = {"latte": "LATTE", "han": "HAN", "hgt": "HGT", "rgcn": "RGCN", "sage": "HeteroConv-SAGE"}
 
 
-def cell(path: Path, metric: str) -> str:
-    if not path.is_file():
-        return "not run"
+def cells(path: Path):
+    """``(row label, setting, data set, summary, complete)`` per data set in
+    a result file (also results written before the runner kept several data
+    sets per file)."""
     result = json.loads(path.read_text())
-    ms = result["summary"][metric]
-    note = " (partial)" if result.get("partial") else ""
-    return f"{fmt(ms)} (n={ms['n']}){note}"
+    config = result.get("config", {})
+    label = result.get("label") or (f"LATTE-{config.get('order')}" if config.get("model") == "latte"
+                                    else NAMES.get(config.get("model"), config.get("model")))
+    setting = "inductive" if config.get("inductive") else "transductive"
+    summary = result.get("summary", {})
+    if "test_macro_f1" in summary:  # one data set per file, epochs as 'epochs_run'
+        summary = {config.get("dataset"): {**summary, "epochs": summary.get("epochs_run")}}
+    complete = result.get("complete", not result.get("partial", False))
+    for dataset, s in summary.items():
+        yield label, setting, dataset, s, complete
 
 
-def main() -> None:
-    header = ["model"] + [f"{d} {m}" for d in DATASETS for m in ("Macro-F1", "Micro-F1")]
-    rows = [[label] + [cell(RESULTS / f"{stem}-{d}.json", f"test_{m}_f1")
-                       for d in DATASETS for m in ("macro", "micro")]
-            for label, stem in ROWS]
-    print(format_table(header, rows))
-    timing = [[label] + [("-" if not (RESULTS / f"{stem}-{d}.json").is_file() else
-                          "{:.0f} s, {:.0f} epochs".format(
-                              json.loads((RESULTS / f"{stem}-{d}.json").read_text())["summary"]["seconds"]["mean"],
-                              json.loads((RESULTS / f"{stem}-{d}.json").read_text())["summary"]["epochs_run"]["mean"]))
-                         for d in DATASETS] for label, stem in ROWS]
-    print()
-    print(format_table(["model (s per run, epochs)"] + DATASETS, timing))
-    tried = sorted(RESULTS.glob("tried-*.json"))
-    if tried:
-        rows = []
-        for path in tried:
-            result = json.loads(path.read_text())
-            s = result["summary"]
-            rows.append([path.stem[len("tried-"):], cell(path, "test_macro_f1"),
-                         cell(path, "test_micro_f1"),
-                         f"{s['epochs_run']['mean']:.0f}", f"{s['seconds']['mean']:.0f}"])
-        print()
-        print(format_table(["variant", "Macro-F1", "Micro-F1", "epochs", "s/run"], rows))
+def collect(paths):
+    table, notes = {}, []
+    for path in paths:
+        for label, setting, dataset, s, complete in cells(path):
+            key = (label, setting, dataset)
+            n = s["test_macro_f1"]["n"]
+            if key in table:
+                kept = table[key]
+                if (n, complete) <= (kept[0]["test_macro_f1"]["n"], kept[2]):
+                    notes.append(f"{path.name}: {' '.join(key)} also in {kept[1].name}, kept that")
+                    continue
+                notes.append(f"{kept[1].name}: {' '.join(key)} also in {path.name}, kept that")
+            table[key] = (s, path, complete)
+    return table, notes
+
+
+def cell(entry, metric: str) -> str:
+    if entry is None:
+        return "not run"
+    s, _, complete = entry
+    return f"{fmt(s[metric])} (n={s[metric]['n']})" + ("" if complete else " (partial)")
+
+
+def final_table(paths) -> str:
+    table, notes = collect(paths)
+    rows = sorted({(label, setting) for label, setting, _ in table},
+                  key=lambda r: (r[1] != "transductive",
+                                 ORDER.index(r[0]) if r[0] in ORDER else len(ORDER)))
+    datasets = [d for d in DATASETS if any(k[2] == d for k in table)] or DATASETS
+    header = ["model", "setting"] + [f"{d} {m}" for d in datasets for m in ("Macro-F1", "Micro-F1")]
+    body = [[label, setting] + [cell(table.get((label, setting, d)), f"test_{m}_f1")
+                                for d in datasets for m in ("macro", "micro")]
+            for label, setting in rows]
+    timing = [[label, setting] + [
+        "-" if (label, setting, d) not in table else "{:.0f} s, {:.0f} epochs".format(
+            table[label, setting, d][0]["seconds"]["mean"],
+            table[label, setting, d][0]["epochs"]["mean"]) for d in datasets]
+        for label, setting in rows]
+    out = [format_table(header, body), "",
+           format_table(["model (s per run, epochs)", "setting"] + datasets, timing)]
+    return "\n".join(out + ([""] + notes if notes else []))
+
+
+def ablation_table(paths) -> str:
+    rows = []
+    for path in paths:
+        found = {dataset: (s, complete) for _, _, dataset, s, complete in cells(path)}
+        rows.append([path.stem] + [
+            "not run" if d not in found else
+            f"{fmt(found[d][0]['val_macro_f1'])} (n={found[d][0]['val_macro_f1']['n']})"
+            + ("" if found[d][1] else " (partial)") for d in DATASETS])
+    return format_table(["variant (validation Macro-F1)"] + DATASETS, rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="*", type=Path,
+                        help="result files (default: results/*.json)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="one row per file: the validation Macro-F1 per data set")
+    args = parser.parse_args(argv)
+    paths = args.files or sorted(RESULTS.glob("*.json"))
+    if not paths:
+        print(f"no result files in {RESULTS}", file=sys.stderr)
+        return 1
+    print(ablation_table(paths) if args.ablation else final_table(paths))
+    return 0
 
 
 if __name__ == "__main__":

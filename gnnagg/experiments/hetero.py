@@ -1,245 +1,155 @@
-"""Node classification on heterogeneous graphs (ACM, DBLP, IMDB): LATTE vs HAN, HGT, RGCN.
+"""Node classification on heterogeneous graphs (ACM, DBLP, IMDB): LATTE and
+the baselines HAN, HGT, R-GCN and HeteroConv-SAGE.
 
-LATTE (Tran & Gao, 2020, https://arxiv.org/abs/2009.08072) and three PyG
-baselines (HANConv, HGTConv, RGCNConv) are trained full-batch on the GTN
-splits (:func:`gnnagg.datasets.gtn.load_gtn`). Each run reports Macro- and
-Micro-F1 on the test nodes at the epoch of lowest validation loss; the
-summary is mean +- std over seeds.
+LATTE (Tran & Gao, 2020, https://arxiv.org/abs/2009.08072) and the
+baselines of :mod:`gnnagg.models.hetero` are trained full-batch on the GTN
+splits (:func:`gnnagg.datasets.gtn.load_gtn`), one :func:`gnnagg.train.fit`
+per data set and seed; the test Macro- and Micro-F1 are those of the epoch
+selected on the validation split (``--monitor``), mean +- std over seeds.
+LATTE's defaults are the authors' settings (see docs/latte.md).
 
 Transductive: the whole graph is seen in training, only training labels
-are used. Inductive (``--inductive``): the validation and test nodes' edges
-are removed from the training graph, and evaluation uses the full graph.
+are used. Inductive (``--inductive``, the authors' protocol): training sees
+the graph without the validation and test nodes, validation the graph
+without the test nodes, testing the whole graph.
 
 Example::
 
-    gnnagg run hetero --model latte --dataset DBLP --order 2 --seeds 5
+    gnnagg run hetero --model latte --dataset ACM DBLP IMDB --order 2 --seeds 5 \\
+        --out latte-2.json --plot latte-2-attention.png
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from ..utils import check_writable
+from .common import (add_config_arguments, check_choice, check_fraction, check_positive,
+                     config_from_args, environment, fmt, format_table, mean_std,
+                     seed_everything)
 
-from .common import (add_config_arguments, config_from_args, environment, fmt, format_table,
-                     mean_std, progress, set_seed, write_json)
+WRITES_OUT = True
+#: model -> its name in tables
+MODELS = {"latte": "LATTE", "han": "HAN", "hgt": "HGT", "rgcn": "RGCN", "sage": "HeteroConv-SAGE"}
+DATASETS = ("ACM", "DBLP", "IMDB")  # gnnagg.datasets.gtn.GTN_DATASETS, without importing torch
+FEATURES = ("raw", "row", "tfidf")
+METRICS = ("val_loss", "val_macro_f1", "val_micro_f1", "test_macro_f1", "test_micro_f1")
 
-EdgeType = Tuple[str, str, str]
+
+def _opt(default: Any, help_: str) -> Any:
+    return field(default=default, metadata={"help": help_})
 
 
 @dataclass
 class HeteroConfig:
-    model: str = field(default="latte", metadata={"help": "latte, han, hgt or rgcn"})
-    dataset: str = field(default="ACM", metadata={"help": "ACM, DBLP or IMDB"})
-    order: int = field(default=2, metadata={"help": "LATTE's number of layers = highest "
-                                                    "relation order; baselines' depth"})
-    inductive: bool = field(default=False, metadata={"help": "hide val/test nodes' edges "
-                                                             "while training"})
-    seeds: int = field(default=5, metadata={"help": "number of seeds"})
-    seed: int = field(default=0, metadata={"help": "first seed"})
-    epochs: int = field(default=200, metadata={"help": "maximum epochs"})
-    patience: int = field(default=30, metadata={"help": "stop after this many epochs "
-                                                        "without a lower validation loss"})
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    hidden: int = field(default=128, metadata={"help": "hidden size (HAN/HGT: total over heads)"})
-    heads: int = field(default=8, metadata={"help": "attention heads of HAN/HGT"})
-    dropout: float = 0.4
-    attn_dropout: float = 0.2
-    aggr: str = field(default="sum", metadata={"help": "LATTE's per-relation aggregator "
-                                                       "(any gnnagg.aggr.resolve name)"})
-    proximity: float = field(default=0.0, metadata={"help": "weight of LATTE's proximity loss"})
-    cumulative: bool = field(default=False, metadata={"help": "LATTE layer t also uses "
-                                                              "relations of lower order"})
+    model: str = _opt("latte", "latte, han, hgt, rgcn or sage (HeteroConv of SAGEConv)")
+    dataset: Tuple[str, ...] = _opt(("ACM",), "ACM, DBLP and/or IMDB")
+    order: int = _opt(2, "LATTE's layers = highest relation order; HGT/RGCN/SAGE layers; "
+                         "HAN: order - 1 layers")
+    inductive: bool = _opt(False, "hide val/test nodes in training, test nodes in validation")
+    seeds: int = _opt(5, "number of seeds")
+    seed: int = _opt(0, "first seed")
+    epochs: int = _opt(250, "maximum epochs")
+    patience: int = _opt(10, "stop after this many epochs without a better --monitor (0: never)")
+    monitor: str = _opt("val_loss", "selects the epoch: val_loss or val_macro_f1")
+    lr: float = _opt(1e-3, "Adam's learning rate")
+    weight_decay: float = _opt(1e-2, "Adam's weight decay")
+    decay_biases: bool = _opt(True, "weight decay on biases and LATTE's sharpening too "
+                                    "(authors: no)")
+    features: str = _opt("raw", "raw (binary bag of words), row (row-normalised) or tfidf")
+    hidden: int = _opt(128, "hidden size per layer (HAN/HGT: over all heads)")
+    heads: int = _opt(2, "attention heads (LATTE, HAN, HGT)")
+    dropout: float = _opt(0.4, "dropout (LATTE: before the classifier)")
+    attn_dropout: float = _opt(0.2, "LATTE: attention dropout")
+    layer_dropout: float = _opt(0.2, "LATTE: dropout after the input projection and every layer")
+    input_projection: bool = _opt(True, "LATTE: linear+ReLU per node type before layer 1")
+    layer_pooling: str = _opt("concat", "LATTE: concat, last, mean or max of the layers")
+    edge_weight: str = _opt("attention", "LATTE: composed relations' weights as attention prior "
+                                         "(attention), message factor (message) or unused (none)")
+    edge_threshold: Optional[float] = _opt(None, "LATTE: compose layer t's relations from layer "
+                                                 "t-1's edges with attention >= this "
+                                                 "(authors: 0.5)")
+    init: str = _opt("xavier", "LATTE: the authors' Xavier initialisation or PyTorch's (torch)")
+    aggr: str = _opt("sum", "LATTE's per-relation / SAGE's aggregator (gnnagg.aggr.resolve names)")
+    proximity: float = _opt(0.0, "LATTE: weight of the proximity loss")
+    negatives: int = _opt(2, "LATTE: proximity loss negatives per edge")
+    cumulative: bool = _opt(False, "LATTE: layer t also uses relations of lower order")
+    plot: Optional[str] = _opt(None, "LATTE: draw the mean relation attention to FILE.png")
 
 
-#: Settings each model starts from (its paper's or PyG example's); any
-#: option given on the command line overrides them.
+#: Each model's settings (its paper's or PyG example's); options override.
+_BASELINE = {"epochs": 200, "patience": 30, "hidden": 64}
 MODEL_DEFAULTS: Dict[str, Dict[str, Any]] = {
-    "latte": {},
-    "han": {"hidden": 64, "heads": 8, "lr": 5e-3, "weight_decay": 1e-3, "dropout": 0.6},
-    "hgt": {"hidden": 64, "heads": 4, "lr": 5e-3, "weight_decay": 1e-3, "dropout": 0.2},
-    "rgcn": {"hidden": 64, "lr": 1e-2, "weight_decay": 5e-4, "dropout": 0.5},
+    "latte": {},  # HeteroConfig's defaults are the authors' settings
+    "han": {**_BASELINE, "heads": 8, "lr": 5e-3, "weight_decay": 1e-3, "dropout": 0.6},
+    "hgt": {**_BASELINE, "heads": 4, "lr": 5e-3, "weight_decay": 1e-3, "dropout": 0.2},
+    "rgcn": {**_BASELINE, "lr": 1e-2, "weight_decay": 5e-4, "dropout": 0.5},
+    "sage": {**_BASELINE, "lr": 1e-2, "weight_decay": 5e-4, "dropout": 0.5, "aggr": "mean"},
 }
 
 
-# Models ###################################################################
+def validate(config: HeteroConfig) -> None:
+    """Every option, before any data is loaded."""
+    check_choice("model", config.model, MODELS)
+    for name in config.dataset:
+        check_choice("dataset", name, DATASETS)
+    if len(set(config.dataset)) != len(config.dataset):
+        raise ValueError(f"--dataset names a data set twice ({' '.join(config.dataset)})")
+    check_positive(config, "order", "seeds", "epochs", "hidden", "heads", "lr")
+    check_positive(config, "seed", "patience", "weight_decay", "proximity", "negatives",
+                   allow_zero=("seed", "patience", "weight_decay", "proximity", "negatives"))
+    check_fraction(config, "dropout", "attn_dropout", "layer_dropout")
+    check_choice("monitor", config.monitor, ("val_loss", "val_macro_f1"))
+    check_choice("features", config.features, FEATURES)
+    check_choice("layer_pooling", config.layer_pooling, ("concat", "last", "mean", "max"))
+    check_choice("edge_weight", config.edge_weight, ("none", "attention", "message"))
+    check_choice("init", config.init, ("xavier", "torch"))
+    if config.edge_threshold is not None and not 0.0 <= config.edge_threshold <= 1.0:
+        raise ValueError(f"--edge-threshold must be in [0, 1] (got {config.edge_threshold})")
+    if config.model in ("latte", "han", "hgt") and config.hidden % config.heads:
+        raise ValueError(f"--hidden ({config.hidden}) must be divisible by --heads "
+                         f"({config.heads}) for {config.model}")
+    if config.model != "latte" and (config.proximity or config.plot):
+        raise ValueError("--proximity and --plot are for --model latte")
+    if config.plot:
+        check_writable(config.plot, "--plot")
+    from ..aggr.resolve import aggregator_class
 
-class TypedInput(nn.Module):
-    """A linear map per node type to a shared size; accepts sparse features."""
-
-    def __init__(self, in_channels: Dict[str, int], out_channels: int) -> None:
-        super().__init__()
-        self.lins = nn.ModuleDict({t: nn.Linear(c, out_channels) for t, c in in_channels.items()})
-
-    def reset_parameters(self) -> None:
-        for lin in self.lins.values():
-            lin.reset_parameters()
-
-    def forward(self, x_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        from ..nn.latte import typed_linear
-
-        return {t: typed_linear(lin, x_dict[t]) for t, lin in self.lins.items()}
-
-
-class LATTEClassifier(nn.Module):
-    """:class:`gnnagg.models.LATTE`, keeping its proximity loss as ``aux_loss``."""
-
-    def __init__(self, latte: nn.Module, proximity: float) -> None:
-        super().__init__()
-        self.latte = latte
-        self.proximity = proximity
-        self.aux_loss: Optional[Tensor] = None
-
-    def forward(self, x_dict, edge_index_dict):
-        if self.proximity > 0 and self.training:
-            logits, loss = self.latte(x_dict, edge_index_dict, return_proximity_loss=True)
-            self.aux_loss = self.proximity * loss
-            return logits
-        self.aux_loss = None
-        return self.latte(x_dict, edge_index_dict)
+    aggregator_class(config.aggr)
 
 
-class HAN(nn.Module):
-    """HAN (Wang et al., 2019, https://arxiv.org/abs/1903.07293) with PyG's
-    ``HANConv`` over the order-2 meta-paths from the target type back to
-    itself (e.g. PAP, PSP), composed like LATTE's relations."""
+# Data ########################################################################
 
-    def __init__(self, in_channels: Dict[str, int], num_classes: int, metadata, target: str,
-                 config: HeteroConfig) -> None:
-        super().__init__()
-        from torch_geometric.nn import HANConv
+def preprocess_features(x, how: str):
+    """``x`` as is (``raw``), each row divided by its sum (``row``), or
+    TF-IDF (``tfidf``: smooth idf over the rows, as scikit-learn's, then
+    unit L2 rows). Sparse in, sparse out."""
+    import torch
 
-        from ..models.latte import chain_relations
-
-        self.target = target
-        self.first_order = list(metadata[1])
-        self.metapaths = [r for r in chain_relations(self.first_order, 2)[1]
-                          if r[0] == target and r[2] == target]
-        if not self.metapaths:
-            raise ValueError(f"no order-2 meta-path leads from '{target}' back to itself")
-        # HANConv names parameters after edge types, which cannot hold dots.
-        self.renamed = {r: (r[0], r[1].replace(".", "_"), r[2]) for r in self.metapaths}
-        self.input = TypedInput({target: in_channels[target]}, config.hidden)
-        self.convs = nn.ModuleList(
-            HANConv(config.hidden, config.hidden, ([target], list(self.renamed.values())),
-                    heads=config.heads, dropout=config.dropout)
-            for _ in range(max(1, config.order - 1)))
-        self.dropout = config.dropout
-        self.classifier = nn.Linear(config.hidden, num_classes)
-        self._cache: Dict[tuple, Tuple[tuple, Dict[EdgeType, Tensor]]] = {}
-
-    def metapath_edges(self, edge_index_dict, num_nodes):
-        from ..models.latte import compose_relations
-
-        key = tuple((r, edge_index_dict[r].data_ptr(), edge_index_dict[r].size(1))
-                    for r in self.first_order)
-        if key not in self._cache:
-            sub = {r: edge_index_dict[r] for r in self.first_order}
-            levels = compose_relations(sub, num_nodes, 2, wanted=self.metapaths)
-            self._cache[key] = (tuple(sub.values()),
-                                {self.renamed[r]: levels[1][r][0] for r in self.metapaths})
-        return self._cache[key][1]
-
-    def forward(self, x_dict, edge_index_dict):
-        num_nodes = {t: x.size(0) for t, x in x_dict.items()}
-        edges = self.metapath_edges(edge_index_dict, num_nodes)
-        h = {self.target: F.dropout(self.input(x_dict)[self.target], self.dropout, self.training)}
-        for conv in self.convs:
-            h = {self.target: F.elu(conv(h, edges)[self.target])}
-        return self.classifier(F.dropout(h[self.target], self.dropout, self.training))
+    if how == "raw":
+        return x
+    sparse = x.is_sparse
+    x = (x if sparse else x.to_sparse()).coalesce()
+    idx, val = x.indices(), x.values()
+    n, f = x.shape
+    if how == "tfidf":
+        df = torch.zeros(f, dtype=val.dtype).index_add_(0, idx[1], torch.ones_like(val))
+        val = val * (torch.log((1 + n) / (1 + df)) + 1)[idx[1]]
+        norm = torch.zeros(n, dtype=val.dtype).index_add_(0, idx[0], val * val).sqrt()
+    else:
+        norm = torch.zeros(n, dtype=val.dtype).index_add_(0, idx[0], val)
+    out = torch.sparse_coo_tensor(idx, val / norm.clamp_min(1e-12)[idx[0]], x.shape,
+                                  check_invariants=False).coalesce()
+    return out if sparse else out.to_dense()
 
 
-class HGT(nn.Module):
-    """HGT (Hu et al., 2020, https://arxiv.org/abs/2003.01332) with PyG's
-    ``HGTConv`` over the first-order relations."""
-
-    def __init__(self, in_channels, num_classes, metadata, target, config: HeteroConfig) -> None:
-        super().__init__()
-        from torch_geometric.nn import HGTConv
-
-        self.target = target
-        self.input = TypedInput(in_channels, config.hidden)
-        self.convs = nn.ModuleList(HGTConv(config.hidden, config.hidden, metadata,
-                                           heads=config.heads) for _ in range(config.order))
-        self.dropout = config.dropout
-        self.classifier = nn.Linear(config.hidden, num_classes)
-
-    def forward(self, x_dict, edge_index_dict):
-        h = {t: F.relu(v) for t, v in self.input(x_dict).items()}
-        for conv in self.convs:
-            h = {t: F.dropout(v, self.dropout, self.training) for t, v in h.items()}
-            h = conv(h, edge_index_dict)
-        return self.classifier(h[self.target])
-
-
-class RGCN(nn.Module):
-    """R-GCN (Schlichtkrull et al., 2018, https://arxiv.org/abs/1703.06103)
-    with PyG's ``RGCNConv`` on the graph made homogeneous, one relation per
-    edge type."""
-
-    def __init__(self, in_channels, num_classes, metadata, target, config: HeteroConfig) -> None:
-        super().__init__()
-        from torch_geometric.nn import RGCNConv
-
-        self.target = target
-        self.node_types = list(metadata[0])
-        self.edge_types = list(metadata[1])
-        self.input = TypedInput(in_channels, config.hidden)
-        self.convs = nn.ModuleList(RGCNConv(config.hidden, config.hidden, len(self.edge_types))
-                                   for _ in range(config.order))
-        self.dropout = config.dropout
-        self.classifier = nn.Linear(config.hidden, num_classes)
-
-    def forward(self, x_dict, edge_index_dict):
-        h_dict = self.input(x_dict)
-        offsets, start = {}, 0
-        for t in self.node_types:
-            offsets[t] = start
-            start += h_dict[t].size(0)
-        h = torch.cat([h_dict[t] for t in self.node_types])
-        edge_index = torch.cat([edge_index_dict[r] + torch.tensor([[offsets[r[0]]], [offsets[r[2]]]])
-                                for r in self.edge_types], dim=1)
-        edge_type = torch.cat([torch.full((edge_index_dict[r].size(1),), i, dtype=torch.long)
-                               for i, r in enumerate(self.edge_types)])
-        for conv in self.convs:
-            h = F.dropout(F.relu(h), self.dropout, self.training)
-            h = conv(h, edge_index, edge_type)
-        first = offsets[self.target]
-        return self.classifier(h[first:first + x_dict[self.target].size(0)])
-
-
-def build_latte(in_channels, num_classes, metadata, target, config: HeteroConfig) -> nn.Module:
-    from ..models.latte import LATTE
-
-    return LATTEClassifier(LATTE(in_channels, num_classes, metadata, target,
-                                 hidden_channels=config.hidden, num_layers=config.order,
-                                 aggr=config.aggr, dropout=config.dropout,
-                                 attn_dropout=config.attn_dropout,
-                                 cumulative=config.cumulative), config.proximity)
-
-
-#: model name -> builder(in_channels, num_classes, metadata, target, config)
-MODELS: Dict[str, Callable[..., nn.Module]] = {
-    "latte": build_latte,
-    "han": HAN,
-    "hgt": HGT,
-    "rgcn": RGCN,
-}
-
-
-# Data #####################################################################
-
-def inductive_edges(data, target: str, hidden: Tensor) -> Dict[EdgeType, Tensor]:
+def inductive_edges(data, target: str, hidden) -> Dict[Tuple[str, str, str], Any]:
     """The edges that touch no ``hidden`` node of type ``target``."""
     out = {}
     for rel, edge_index in data.edge_index_dict.items():
-        keep = torch.ones(edge_index.size(1), dtype=torch.bool)
+        keep = edge_index.new_ones(edge_index.size(1), dtype=bool)
         if rel[0] == target:
             keep &= ~hidden[edge_index[0]]
         if rel[2] == target:
@@ -248,129 +158,189 @@ def inductive_edges(data, target: str, hidden: Tensor) -> Dict[EdgeType, Tensor]
     return out
 
 
-# Training ###################################################################
+def load_data(name: str):
+    from ..datasets.gtn import load_gtn
 
-def f1_scores(logits: Tensor, y: Tensor) -> Dict[str, float]:
-    from sklearn.metrics import f1_score
-
-    pred = logits.argmax(-1).numpy()
-    true = y.numpy()
-    return {"macro_f1": float(f1_score(true, pred, average="macro")),
-            "micro_f1": float(f1_score(true, pred, average="micro"))}
+    return load_gtn(name)
 
 
-def run_once(data, config: HeteroConfig, seed: int) -> Dict[str, Any]:
-    """Train one model; test scores at the epoch of lowest validation loss."""
-    set_seed(seed)
-    target = data.target_node_type
-    store = data[target]
-    y = store.y
-    masks = {s: store[f"{s}_mask"] for s in ("train", "val", "test")}
-    eval_edges = data.edge_index_dict
-    train_edges = (inductive_edges(data, target, masks["val"] | masks["test"])
-                   if config.inductive else eval_edges)
-    x_dict = data.x_dict
-    in_channels = {t: x.size(1) for t, x in x_dict.items()}
-    model = MODELS[config.model](in_channels, data.num_classes, data.metadata(), target, config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
-    best = {"val_loss": float("inf")}
-    history: List[float] = []
-    start, wait, epoch = time.perf_counter(), 0, 0
-    bar = progress(range(1, config.epochs + 1), desc=f"{config.model} {config.dataset} s{seed}",
-                   leave=False)
-    for epoch in bar:
-        model.train()
-        optimizer.zero_grad()
-        logits = model(x_dict, train_edges)
-        loss = F.cross_entropy(logits[masks["train"]], y[masks["train"]])
-        aux = getattr(model, "aux_loss", None)
-        if aux is not None:
-            loss = loss + aux
-        loss.backward()
-        optimizer.step()
+# Model and one run ###########################################################
 
-        model.eval()
-        with torch.no_grad():
-            logits = model(x_dict, eval_edges)
-        val_loss = float(F.cross_entropy(logits[masks["val"]], y[masks["val"]]))
-        history.append(val_loss)
-        if val_loss < best["val_loss"]:
-            best = {"val_loss": val_loss, "epoch": epoch, "train_loss": loss.item(),
-                    **{f"val_{k}": v for k, v in f1_scores(logits[masks["val"]], y[masks["val"]]).items()},
-                    **{f"test_{k}": v for k, v in f1_scores(logits[masks["test"]], y[masks["test"]]).items()}}
-            wait = 0
-        else:
-            wait += 1
-            if wait >= config.patience:
-                break
-        bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{val_loss:.3f}",
-                        test_macro=f"{best.get('test_macro_f1', 0):.3f}")
-    best["epochs_run"] = epoch
-    best["seconds"] = time.perf_counter() - start
-    best["seed"] = seed
-    best["parameters"] = sum(p.numel() for p in model.parameters())
-    best["val_loss_history"] = [round(v, 4) for v in history]
-    return best
+def build_model(config: HeteroConfig, in_channels: Dict[str, int], num_classes: int, metadata,
+                target: str):
+    from .. import models
+
+    if config.model == "latte":
+        same = ("aggr", "heads", "dropout", "attn_dropout", "layer_dropout", "input_projection",
+                "layer_pooling", "edge_weight", "edge_threshold", "init", "cumulative")
+        return models.LATTE(in_channels, num_classes, metadata, target,
+                            hidden_channels=config.hidden, num_layers=config.order,
+                            num_negatives=config.negatives,
+                            **{k: getattr(config, k) for k in same})
+    args = (in_channels, config.hidden, num_classes, metadata, target)
+    layers = max(1, config.order - 1) if config.model == "han" else config.order
+    extra = {"heads": config.heads} if config.model in ("han", "hgt") else \
+        {"aggr": config.aggr} if config.model == "sage" else {}
+    cls = {"han": models.HAN, "hgt": models.HGT, "rgcn": models.RGCN, "sage": models.HeteroSAGE}
+    return cls[config.model](*args, num_layers=layers, dropout=config.dropout, **extra)
 
 
-def check_config(config: HeteroConfig) -> None:
-    from ..datasets.gtn import GTN_DATASETS
+def run_seed(data, config: HeteroConfig, seed: int, checkpoint=None) -> Dict[str, Any]:
+    """Train one model; the selected epoch's scores, the curve and (LATTE)
+    the mean relation attention of the target nodes."""
+    import torch
+    import torch.nn.functional as F
 
-    if config.model not in MODELS:
-        raise ValueError(f"unknown model '{config.model}' (choose from {sorted(MODELS)})")
-    if config.dataset.upper() not in GTN_DATASETS:
-        raise ValueError(f"unknown data set '{config.dataset}' (choose from {sorted(GTN_DATASETS)})")
-    for name in ("order", "seeds", "epochs", "patience", "hidden", "heads"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"'{name}' must be at least 1 (got {getattr(config, name)})")
-    if config.hidden % config.heads and config.model in ("han", "hgt"):
-        raise ValueError(f"'hidden' ({config.hidden}) must be divisible by 'heads' "
-                         f"({config.heads}) for {config.model}")
+    from ..metrics import macro_f1, micro_f1
+    from ..train import Patience, fit
+
+    seed_everything(seed)
+    target, x = data.target_node_type, data.x_dict
+    y, masks = data[target].y, {s: data[target][f"{s}_mask"] for s in ("train", "val", "test")}
+    full = data.edge_index_dict
+    train_edges, val_edges = full, full
+    if config.inductive:
+        train_edges = inductive_edges(data, target, masks["val"] | masks["test"])
+        val_edges = inductive_edges(data, target, masks["test"])
+    model = build_model(config, {t: v.size(1) for t, v in x.items()}, data.num_classes,
+                        data.metadata(), target)
+    exempt = [not config.decay_biases and (n.endswith("bias") or "sharpening" in n)
+              for n, _ in model.named_parameters()]  # the authors' optimiser groups
+    params = list(model.parameters())
+    optimizer = torch.optim.Adam(
+        [{"params": [p for p, e in zip(params, exempt) if not e]},
+         {"params": [p for p, e in zip(params, exempt) if e], "weight_decay": 0.0}],
+        lr=config.lr, weight_decay=config.weight_decay)
+    train = masks["train"]
+
+    def loss_fn(model, _):
+        if config.proximity > 0:
+            logits, proximity = model(x, train_edges, return_proximity_loss=True)
+            return F.cross_entropy(logits[train], y[train]) + config.proximity * proximity
+        return F.cross_entropy(model(x, train_edges)[train], y[train])
+
+    def evaluate(model):
+        val_logits = model(x, val_edges)
+        test_logits = val_logits if val_edges is full else model(x, full)
+        v, t = masks["val"], masks["test"]
+        return {"val_loss": F.cross_entropy(val_logits[v], y[v]).item(),
+                "val_macro_f1": macro_f1(y[v], val_logits[v]),
+                "val_micro_f1": micro_f1(y[v], val_logits[v]),
+                "test_macro_f1": macro_f1(y[t], test_logits[t]),
+                "test_micro_f1": micro_f1(y[t], test_logits[t])}
+
+    result = fit(model, optimizer, loss_fn, evaluate, epochs=config.epochs,
+                 monitor=config.monitor, stopping=Patience(config.patience),
+                 checkpoint=checkpoint, desc=f"{config.model} seed {seed}")
+    record = {"seed": seed, **{k: result.best[k] for k in METRICS},
+              "best_epoch": result.best_epoch, "epochs": result.epochs, "stopped": result.stopped,
+              "seconds": result.seconds, "parameters": sum(p.numel() for p in model.parameters()),
+              "curve": result.curve}
+    if config.model == "latte":
+        record["attention"] = model.relation_attention(x, full)
+    return record
 
 
-def summarize(config: HeteroConfig, runs: List[Dict[str, Any]]) -> Dict[str, Any]:
-    summary = {k: mean_std([r[k] for r in runs])
-               for k in ("test_macro_f1", "test_micro_f1", "val_macro_f1", "epochs_run", "seconds")}
-    return {"config": config, "summary": summary, "runs": list(runs), "environment": environment()}
+# Experiment ##################################################################
+
+def summarize(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
+    out = {}
+    for name, records in runs.items():
+        s = {k: mean_std([r[k] for r in records])
+             for k in (*METRICS, "best_epoch", "epochs", "seconds")}
+        if records and "attention" in records[0]:
+            s["attention"] = {layer: {rel: mean_std([r["attention"][layer][rel] for r in records])
+                                      for rel in rels}
+                              for layer, rels in records[0]["attention"].items()}
+        out[name] = s
+    return out
 
 
-def run(config: HeteroConfig, data=None,
-        on_seed: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
-    """All seeds of one configuration; ``data`` defaults to the GTN set named
-    by ``config.dataset``. ``on_seed`` gets the summary so far after each
-    seed (the CLI writes it to ``--out``, so long runs keep what finished)."""
-    check_config(config)
-    if data is None:
-        from ..datasets.gtn import load_gtn
+def label(config: HeteroConfig) -> str:
+    """The model's row name in tables (``LATTE-2``, ``HAN``, ...)."""
+    return f"LATTE-{config.order}" if config.model == "latte" else MODELS[config.model]
 
-        data = load_gtn(config.dataset)
-    runs: List[Dict[str, Any]] = []
-    for i in range(config.seeds):
-        runs.append(run_once(data, config, config.seed + i))
-        if on_seed is not None and i + 1 < config.seeds:
-            on_seed({**summarize(config, runs), "partial": True})
-    return summarize(config, runs)
+
+def run(config: HeteroConfig, out: Optional[str] = None) -> Dict[str, Any]:
+    """Every data set and seed of one configuration; finished runs are kept
+    in ``out`` as they finish, and a rerun resumes."""
+    validate(config)
+    from ..train import RunStore
+
+    store = RunStore(out, "hetero", dataclasses.asdict(config), ignore=("seeds", "dataset", "plot"))
+    runs: Dict[str, List[Dict[str, Any]]] = {}
+    for name in config.dataset:
+        data, runs[name] = None, []
+        for seed in range(config.seed, config.seed + config.seeds):
+            key = f"{name}/seed{seed}"
+            record = store.get(key)
+            if record is None:
+                if data is None:
+                    data = load_data(name)
+                    for t in data.node_types:
+                        data[t].x = preprocess_features(data[t].x, config.features)
+                record = run_seed(data, config, seed, store.checkpoint(key))
+                runs[name].append(record)
+                store.put(key, record, partial={"summary": summarize(runs)})
+            else:
+                runs[name].append(record)
+    summary = summarize(runs)
+    if config.plot:
+        plot_attention({name: s["attention"] for name, s in summary.items()}, config.plot,
+                       title=f"{label(config)}" + (" (inductive)" if config.inductive else ""))
+    return store.finish({"config": config, "label": label(config), "summary": summary,
+                         "environment": environment()})
+
+
+def plot_attention(attention: Dict[str, Dict[str, Dict[str, Dict[str, float]]]], path: str,
+                   title: str) -> None:
+    """One panel per data set: the target nodes' mean relation attention per
+    layer and relation (bars: mean over seeds; whiskers: std)."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display
+
+    fig = Figure(figsize=(4.5 * len(attention), 3.5), layout="constrained")
+    for ax, (name, layers) in zip(fig.subplots(1, len(attention), squeeze=False)[0],
+                                  attention.items()):
+        bars = [(f"{layer}: {rel}", ms["mean"], ms["std"], f"C{t}")
+                for t, (layer, rels) in enumerate(layers.items()) for rel, ms in rels.items()]
+        ax.barh(range(len(bars)), [b[1] for b in bars], xerr=[b[2] for b in bars],
+                color=[b[3] for b in bars])
+        ax.set_yticks(range(len(bars)), [b[0] for b in bars])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("mean relation attention")
+        ax.set_title(name)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=120)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, HeteroConfig)
+    add_config_arguments(parser, HeteroConfig, defaults={
+        k: f"{getattr(HeteroConfig, k)} for latte, per model otherwise"
+        for k in ("epochs", "patience", "lr", "weight_decay", "hidden", "heads", "dropout",
+                  "aggr")})
+
+
+def config_from(args: argparse.Namespace) -> HeteroConfig:
+    """The model's defaults, then the options given; data set names in
+    upper case."""
+    model = getattr(args, "model", None) or HeteroConfig.model
+    check_choice("model", model, MODELS)
+    config = config_from_args(dataclasses.replace(HeteroConfig(), **MODEL_DEFAULTS[model]), args)
+    return dataclasses.replace(config, dataset=tuple(d.upper() for d in config.dataset))
 
 
 def main(args: argparse.Namespace) -> Dict[str, Any]:
-    model = getattr(args, "model", None) or HeteroConfig.model
-    if model not in MODEL_DEFAULTS:
-        raise ValueError(f"unknown model '{model}' (choose from {sorted(MODELS)})")
-    config = config_from_args(dataclasses.replace(HeteroConfig(), **MODEL_DEFAULTS[model]), args)
-    out = getattr(args, "out", None)
-    result = run(config, on_seed=(lambda partial: write_json(out, partial)) if out else None)
-    s = result["summary"]
-    name = f"{config.model}-{config.order}" + (" (inductive)" if config.inductive else "")
-    print(format_table(["model", "data set", "Macro-F1", "Micro-F1", "epochs", "s/run"],
-                       [[name, config.dataset, fmt(s["test_macro_f1"]), fmt(s["test_micro_f1"]),
-                         f"{s['epochs_run']['mean']:.0f}", f"{s['seconds']['mean']:.1f}"]]))
+    config = config_from(args)
+    result = run(config, getattr(args, "out", None))
+    setting = "inductive" if config.inductive else "transductive"
+    print(format_table(
+        ["model", "data set", "setting", "Macro-F1", "Micro-F1", "val Macro-F1", "epochs", "s/run"],
+        [[label(config), name, setting, fmt(s["test_macro_f1"]), fmt(s["test_micro_f1"]),
+          fmt(s["val_macro_f1"]), f"{s['epochs']['mean']:.0f}", f"{s['seconds']['mean']:.1f}"]
+         for name, s in result["summary"].items()]))
     return result
 
 
-__all__ = ["HeteroConfig", "MODELS", "MODEL_DEFAULTS", "run", "run_once", "main",
-           "add_arguments", "inductive_edges", "f1_scores"]
+__all__ = ["HeteroConfig", "MODELS", "MODEL_DEFAULTS", "validate", "run", "run_seed", "main",
+           "add_arguments", "inductive_edges", "preprocess_features", "build_model", "label"]

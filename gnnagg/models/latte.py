@@ -6,51 +6,74 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn.aggr import Aggregation
 
-from ..nn.latte import EdgeType, LATTEConv, Metadata, NodeType
+from ..nn.latte import (EDGE_WEIGHT_MODES, INITS, EdgeType, LATTEConv, Metadata, NodeType,
+                        typed_linear)
 
 Relation = Tuple[str, str, str]
+#: ``{relation: (edge_index sorted by target, weights or None)}``
+Edges = Dict[EdgeType, Tuple[Tensor, Optional[Tensor]]]
+LAYER_POOLING = ("concat", "last", "mean", "max")
 
 
 def chain_relations(first_order: Sequence[EdgeType], order: int) -> List[List[EdgeType]]:
     """The relations of orders ``1 .. order`` by their types alone.
 
-    An order-``t`` relation joins an order-``(t-1)`` relation ``a`` and a
-    first-order one ``b`` whose types chain (target of ``a`` = source of
-    ``b``); its name is ``'<a name>.<b name>'``. Returns one list per order.
+    An order-``t`` relation joins a first-order relation ``b`` and an
+    order-``(t-1)`` one ``a`` whose types chain (target of ``b`` = source of
+    ``a``); its name is ``'<b name>.<a name>'`` (e.g. ``'PA.AP'``). The
+    higher-order part is on the side of the receiving node, as in the
+    authors' code. Returns one list per order.
     """
     if order < 1:
         raise ValueError(f"'order' must be at least 1 (got {order})")
     levels = [[tuple(r) for r in first_order]]
     for _ in range(order - 1):
-        levels.append([(a[0], f"{a[1]}.{b[1]}", b[2])
-                       for a in levels[-1] for b in levels[0] if a[2] == b[0]])
+        level = [(b[0], f"{b[1]}.{a[1]}", a[2])
+                 for b in levels[0] for a in levels[-1] if b[2] == a[0]]
+        if len(set(level)) != len(level):
+            raise ValueError("two paths of different node types have the same relation "
+                             "names and end types; give the edge types distinct names")
+        levels.append(level)
     return levels
+
+
+def relation_parts(levels: List[List[EdgeType]]) -> Dict[EdgeType, Tuple[EdgeType, EdgeType]]:
+    """``{relation of order >= 2: (first-order part b, lower-order part a)}``."""
+    parts = {}
+    for t in range(1, len(levels)):
+        lower = set(levels[t - 1])
+        for rel in levels[t]:
+            first, rest = rel[1].split(".", 1)
+            parts[rel] = next((b, (b[2], rest, rel[2])) for b in levels[0]
+                              if b[0] == rel[0] and b[1] == first and (b[2], rest, rel[2]) in lower)
+    return parts
 
 
 def compose_adjacency(a: Tensor, b: Tensor) -> Tensor:
     r"""``A_a diag(1 / (coldeg(A_a) + rowdeg(A_b))) A_b`` for two sparse COO
     matrices ``A_a`` (``n_src x n_mid``) and ``A_b`` (``n_mid x n_dst``), as in
-    LATTE (https://arxiv.org/abs/2009.08072): the middle nodes' degrees damp
-    the number of paths through hubs. Degrees count stored entries."""
+    LATTE (https://arxiv.org/abs/2009.08072; the authors' ``adamic_adar``):
+    the middle nodes' degrees damp the number of paths through hubs. Degrees
+    are sums of the stored values (counts for unweighted relations)."""
     if a.size(1) != b.size(0):
         raise ValueError(f"cannot chain a {tuple(a.shape)} relation with a "
                          f"{tuple(b.shape)} one")
     a, b = a.coalesce(), b.coalesce()
-    mid = a.size(1)
-    deg = torch.zeros(mid, dtype=a.dtype)
-    deg.index_add_(0, a.indices()[1], torch.ones_like(a.values()))
-    deg.index_add_(0, b.indices()[0], torch.ones_like(b.values()))
-    scale = deg.clamp(min=1).reciprocal()
+    deg = torch.zeros(a.size(1), dtype=a.dtype, device=a.device)
+    deg.index_add_(0, a.indices()[1], a.values())
+    deg.index_add_(0, b.indices()[0], b.values().to(a.dtype))
+    scale = torch.where(deg > 0, deg.reciprocal(), torch.zeros_like(deg))
     a = torch.sparse_coo_tensor(a.indices(), a.values() * scale[a.indices()[1]], a.shape,
                                 is_coalesced=True, check_invariants=False)
-    return torch.sparse.mm(a, b).coalesce()
+    return torch.sparse.mm(a, b.to(a.dtype)).coalesce()
 
 
-def _as_sparse(edge_index: Tensor, shape: Tuple[int, int]) -> Tensor:
-    return torch.sparse_coo_tensor(edge_index, torch.ones(edge_index.size(1)), shape,
-                                   check_invariants=False).coalesce()
+def _as_sparse(edge_index: Tensor, shape: Tuple[int, int],
+               values: Optional[Tensor] = None) -> Tensor:
+    if values is None:
+        values = torch.ones(edge_index.size(1), device=edge_index.device)
+    return torch.sparse_coo_tensor(edge_index, values, shape, check_invariants=False).coalesce()
 
 
 def compose_relations(edge_index_dict: Dict[EdgeType, Tensor], num_nodes_dict: Dict[NodeType, int],
@@ -63,36 +86,30 @@ def compose_relations(edge_index_dict: Dict[EdgeType, Tensor], num_nodes_dict: D
     ones they are composed from are computed; each product runs once.
     """
     levels = chain_relations(list(edge_index_dict), order)
+    parts = relation_parts(levels)
     if wanted is not None:
         wanted = {tuple(r) for r in wanted}
         unknown = wanted - {r for level in levels for r in level}
         if unknown:
             raise ValueError(f"relations {sorted(unknown)} are not of order <= {order}")
-        for t in range(order - 1, 0, -1):  # a wanted a.b needs a
-            for rel in levels[t]:
-                if rel in wanted:
-                    a_name = rel[1].rsplit(".", 1)[0]
-                    wanted.update(r for r in levels[t - 1] if r[0] == rel[0] and r[1] == a_name)
+        for t in range(order - 1, 0, -1):  # a wanted b.a needs a
+            wanted.update(parts[r][1] for r in levels[t] if r in wanted)
         levels = [levels[0]] + [[r for r in level if r in wanted] for level in levels[1:]]
     shape = lambda r: (num_nodes_dict[r[0]], num_nodes_dict[r[2]])
     first = {r: _as_sparse(edge_index_dict[r], shape(r)) for r in levels[0]}
     matrices = [first]
     for level in levels[1:]:
-        prev, current = matrices[-1], {}
-        for rel in level:
-            a_name, b_name = rel[1].rsplit(".", 1)
-            a = next(r for r in prev if r[0] == rel[0] and r[1] == a_name)
-            b = next(r for r in first if r[1] == b_name and r[0] == a[2] and r[2] == rel[2])
-            current[rel] = compose_adjacency(prev[a], first[b])
-        matrices.append(current)
+        matrices.append({rel: compose_adjacency(first[parts[rel][0]], matrices[-1][parts[rel][1]])
+                         for rel in level})
     return [{r: (m.indices(), m.values()) for r, m in level.items()} for level in matrices]
 
 
-def _by_target(edge_index: Tensor, weight: Tensor) -> Tuple[Tensor, Tensor]:
+def _by_target(edge_index: Tensor, weight: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
     # Sorted by (target, source) once, so layers never sort again.
-    key = edge_index[1] * (int(edge_index[0].max()) + 1 if edge_index.numel() else 1) + edge_index[0]
+    width = int(edge_index[0].max()) + 1 if edge_index.numel() else 1
+    key = edge_index[1] * width + edge_index[0]
     order = torch.argsort(key)
-    return edge_index[:, order], weight[order]
+    return edge_index[:, order], None if weight is None else weight[order]
 
 
 class LATTE(nn.Module):
@@ -102,11 +119,17 @@ class LATTE(nn.Module):
     Layer :math:`t` is a :class:`~gnnagg.nn.LATTEConv` over the relations of
     order :math:`t`: the first-order edge types, then their compositions
     (e.g. paper-author-paper at :math:`t = 2`) with the adjacency
-    :math:`A_a\,\mathrm{diag}(1/(\mathrm{coldeg}(A_a) +
-    \mathrm{rowdeg}(A_b)))\,A_b` (:func:`compose_adjacency`). The sparse
-    products are computed once per graph and cached. The target type's
-    outputs of all layers are concatenated, passed through dropout and a
-    linear classifier:
+    :math:`A_b\,\mathrm{diag}(1/(\mathrm{coldeg}(A_b) +
+    \mathrm{rowdeg}(A_a)))\,A_a` (:func:`compose_adjacency`), whose values
+    reach the layer as edge weights (``edge_weight``). The sparse products
+    are computed once per graph and cached; with ``edge_threshold`` they are
+    instead recomputed every forward, as the authors' code does: layer
+    :math:`t` composes its relations from the edges of layer :math:`t-1`'s
+    relations whose attention (maximum over heads) is at least the threshold,
+    weighted by that attention. Optionally a per-type linear projection with
+    ReLU comes first (the authors' ``feature_projection``). The target
+    type's outputs of all layers are pooled (concatenated by default), passed
+    through dropout and a linear classifier:
 
     .. math::
         \hat{\mathbf{y}}_i = W_o\, \mathrm{Dropout}\big(\mathbf{h}_i^1
@@ -123,9 +146,29 @@ class LATTE(nn.Module):
             order. (default: :obj:`2`)
         aggr (str or Aggregation class, optional): per-relation aggregation,
             see :class:`~gnnagg.nn.LATTEConv`. (default: :obj:`"sum"`)
+        heads (int, optional): attention heads per layer. (default: :obj:`2`)
         dropout (float, optional): dropout before the classifier.
             (default: :obj:`0.4`)
         attn_dropout (float, optional): attention dropout. (default: :obj:`0.2`)
+        layer_dropout (float, optional): dropout after the input projection
+            and after every layer, on all node types. (default: :obj:`0.2`)
+        input_projection (bool, optional): a linear map with ReLU per node
+            type before the first layer. (default: :obj:`True`)
+        layer_pooling (str, optional): how the layers' outputs are combined,
+            one of ``'concat'``, ``'last'``, ``'mean'``, ``'max'``.
+            (default: :obj:`"concat"`)
+        edge_weight (str, optional): how composed relations' weights are
+            used, see :class:`~gnnagg.nn.LATTEConv`. (default: :obj:`"attention"`)
+        edge_threshold (float, optional): compose the relations of layers
+            :math:`t \ge 2` from the previous layer's edges with attention
+            at least this (the authors use 0.5); :obj:`None` composes the
+            full adjacency once. (default: :obj:`None`)
+        num_negatives (int, optional): negatives per edge in the proximity
+            loss. (default: :obj:`2`)
+        init (str, optional): ``"xavier"`` (the authors': Xavier-normal
+            projections and attention, Glorot classifier) or ``"torch"``
+            (PyTorch's defaults), see :class:`~gnnagg.nn.LATTEConv`.
+            (default: :obj:`"xavier"`)
         cumulative (bool, optional): let layer :math:`t` also use the
             relations of lower order (the paper's layer uses order :math:`t`
             only). (default: :obj:`False`)
@@ -133,8 +176,11 @@ class LATTE(nn.Module):
 
     def __init__(self, in_channels: Dict[NodeType, int], out_channels: int, metadata: Metadata,
                  target_node_type: NodeType, hidden_channels: int = 128, num_layers: int = 2,
-                 aggr: Union[str, type] = "sum", dropout: float = 0.4, attn_dropout: float = 0.2,
-                 cumulative: bool = False) -> None:
+                 aggr: Union[str, type] = "sum", heads: int = 2, dropout: float = 0.4,
+                 attn_dropout: float = 0.2, layer_dropout: float = 0.2,
+                 input_projection: bool = True, layer_pooling: str = "concat",
+                 edge_weight: str = "attention", edge_threshold: Optional[float] = None,
+                 num_negatives: int = 2, init: str = "xavier", cumulative: bool = False) -> None:
         super().__init__()
         node_types, relations = list(metadata[0]), [tuple(r) for r in metadata[1]]
         missing = [t for t in node_types if t not in in_channels]
@@ -144,18 +190,37 @@ class LATTE(nn.Module):
             raise ValueError(f"target node type '{target_node_type}' is not among {node_types}")
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"'num_layers' must be a positive int (got {num_layers!r})")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"'dropout' must be in [0, 1) (got {dropout})")
+        for name, p in (("dropout", dropout), ("layer_dropout", layer_dropout)):
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"'{name}' must be in [0, 1) (got {p})")
+        if layer_pooling not in LAYER_POOLING:
+            raise ValueError(f"'layer_pooling' must be one of {LAYER_POOLING} "
+                             f"(got {layer_pooling!r})")
+        if edge_weight not in EDGE_WEIGHT_MODES:
+            raise ValueError(f"'edge_weight' must be one of {EDGE_WEIGHT_MODES} "
+                             f"(got {edge_weight!r})")
+        if edge_threshold is not None and not 0.0 <= edge_threshold <= 1.0:
+            raise ValueError(f"'edge_threshold' must be in [0, 1] or None (got {edge_threshold})")
+        if init not in INITS:
+            raise ValueError(f"'init' must be one of {INITS} (got {init!r})")
+        if not isinstance(num_negatives, int) or num_negatives < 0:
+            raise ValueError(f"'num_negatives' must be an int >= 0 (got {num_negatives!r})")
         self.in_channels = dict(in_channels)
         self.out_channels = out_channels
         self.hidden_channels = hidden_channels
         self.num_layers = num_layers
         self.target_node_type = target_node_type
         self.first_order: List[EdgeType] = relations
-        self.dropout = dropout
+        self.dropout, self.layer_dropout = dropout, layer_dropout
+        self.layer_pooling = layer_pooling
+        self.edge_threshold = edge_threshold
+        self.num_negatives = num_negatives
+        self.init = init
         self.cumulative = cumulative
         self.aggr = aggr
         self.levels = chain_relations(relations, num_layers)
+        self.parts = relation_parts(self.levels)
+        self.order = {r: t + 1 for t, level in enumerate(self.levels) for r in level}
         # Only what reaches the target type is built: the last layer needs
         # the target's relations, layer t - 1 the types those read from.
         # (Outputs that can never reach the classifier are skipped; the
@@ -167,17 +232,24 @@ class LATTE(nn.Module):
             outputs[t] = needed
             self.layer_rels[t] = [r for r in self.layer_relations(t) if r[2] in needed]
             needed = needed | {r[0] for r in self.layer_rels[t]}
+        first_types = sorted(outputs[0] | {r[0] for r in self.layer_rels[0]}, key=node_types.index)
+        self.projection = nn.ModuleDict(
+            {t: nn.Linear(in_channels[t], hidden_channels) for t in first_types}
+            if input_projection else {})
         self.convs = nn.ModuleList()
         for t in range(num_layers):
             rels = self.layer_rels[t]
             types = sorted(outputs[t] | {r[0] for r in rels}, key=node_types.index)
             self.convs.append(LATTEConv(
-                {k: v for k, v in self.in_channels.items() if k in types} if t == 0
-                else hidden_channels, hidden_channels, (types, rels), aggr=aggr,
-                attn_dropout=attn_dropout,
+                {k: v for k, v in self.in_channels.items() if k in types}
+                if t == 0 and not input_projection else hidden_channels,
+                hidden_channels, (types, rels), aggr=aggr, heads=heads,
+                attn_dropout=attn_dropout, edge_weight=edge_weight, init=init,
                 output_node_types=sorted(outputs[t], key=node_types.index)))
-        self.classifier = nn.Linear(hidden_channels * num_layers, out_channels)
-        self._cache: Dict[tuple, Tuple[tuple, List[Dict[EdgeType, Tuple[Tensor, Tensor]]]]] = {}
+        width = hidden_channels * (num_layers if layer_pooling == "concat" else 1)
+        self.classifier = nn.Linear(width, out_channels)
+        self.reset_parameters()
+        self._cache: Dict[tuple, Tuple[tuple, Edges, Dict[EdgeType, Tensor]]] = {}
 
     def layer_relations(self, t: int) -> List[EdgeType]:
         """The relations of layer ``t`` (0-based) by the paper, before those
@@ -187,14 +259,14 @@ class LATTE(nn.Module):
         return list(self.levels[t])
 
     def reset_parameters(self) -> None:
-        for conv in self.convs:
-            conv.reset_parameters()
-        self.classifier.reset_parameters()
+        for module in [*self.projection.values(), *self.convs, self.classifier]:
+            module.reset_parameters()
+        if self.init == "xavier":
+            for lin in self.projection.values():
+                nn.init.xavier_normal_(lin.weight, gain=nn.init.calculate_gain("relu"))
+            nn.init.xavier_uniform_(self.classifier.weight)
 
-    def relations(self, edge_index_dict: Dict[EdgeType, Tensor],
-                  num_nodes_dict: Dict[NodeType, int]) -> Dict[EdgeType, Tensor]:
-        """All relations up to order ``num_layers`` for this graph (cached:
-        the sparse products run once per distinct graph)."""
+    def _graph(self, edge_index_dict: Dict[EdgeType, Tensor], num_nodes_dict: Dict[NodeType, int]):
         missing = [r for r in self.first_order if r not in edge_index_dict]
         if missing:
             raise ValueError(f"edge_index_dict lacks the relations {missing}")
@@ -204,47 +276,127 @@ class LATTE(nn.Module):
             if len(self._cache) >= 4:
                 self._cache.pop(next(iter(self._cache)))
             sub = {r: edge_index_dict[r] for r in self.first_order}
-            wanted = [r for rels in self.layer_rels for r in rels]
-            levels = [{r: _by_target(ei, w) for r, (ei, w) in level.items()}
-                      for level in compose_relations(sub, num_nodes_dict, self.num_layers,
-                                                     wanted=wanted)]
+            wanted = [r for rels in self.layer_rels for r in rels
+                      if self.edge_threshold is None or self.order[r] == 1]
+            edges: Edges = {}
+            for level in compose_relations(sub, num_nodes_dict, self.num_layers, wanted=wanted):
+                for r, (ei, w) in level.items():
+                    edges[r] = _by_target(ei, w if self.order[r] > 1 else None)
+            shape = lambda r: (num_nodes_dict[r[0]], num_nodes_dict[r[2]])
+            first = ({r: _as_sparse(sub[r], shape(r)) for r in self.first_order}
+                     if self.edge_threshold is not None else {})
             # The key's tensors are held so their memory (and data_ptr) is not reused.
-            self._cache[key] = (tuple(sub.values()), levels)
-        levels = self._cache[key][1]
-        return {r: ei for level in levels for r, (ei, _) in level.items()}
+            self._cache[key] = (tuple(sub.values()), edges, first)
+        return self._cache[key][1:]
+
+    def relations(self, edge_index_dict: Dict[EdgeType, Tensor],
+                  num_nodes_dict: Dict[NodeType, int]) -> Edges:
+        """The fixed relations for this graph, ``{relation: (edge_index,
+        weight)}`` (weight :obj:`None` for first-order ones), cached: the
+        sparse products run once per distinct graph. With ``edge_threshold``
+        only the first-order relations are fixed."""
+        return dict(self._graph(edge_index_dict, num_nodes_dict)[0])
+
+    def _threshold_relation(self, rel: EdgeType, first: Dict[EdgeType, Tensor],
+                            alphas: Dict[EdgeType, Tuple[Tensor, Tensor]],
+                            num_nodes: Dict[NodeType, int]) -> Tuple[Tensor, Tensor]:
+        b, a = self.parts[rel]
+        edge_index, alpha = alphas[a]
+        score = alpha.max(-1).values
+        keep = score >= self.edge_threshold
+        if score.numel() and not bool(keep.any()):  # the authors keep the strongest edge
+            keep[score.argmax()] = True
+        lower = _as_sparse(edge_index[:, keep], (num_nodes[a[0]], num_nodes[a[2]]), score[keep])
+        m = compose_adjacency(first[b], lower)
+        return _by_target(m.indices(), m.values())
+
+    def _project(self, x_dict: Dict[NodeType, Tensor]) -> Dict[NodeType, Tensor]:
+        if not len(self.projection):
+            return x_dict
+        return {t: F.dropout(F.relu(typed_linear(lin, x_dict[t])), self.layer_dropout,
+                             self.training) for t, lin in self.projection.items()}
 
     def embed(self, x_dict: Dict[NodeType, Tensor], edge_index_dict: Dict[EdgeType, Tensor],
-              return_proximity_loss: bool = False):
-        """The concatenated per-layer embeddings of the target type (and the
-        summed proximity loss of all layers when asked)."""
+              return_proximity_loss: bool = False, return_attention: bool = False):
+        """The pooled per-layer embeddings of the target type, then the
+        summed proximity loss of all layers and the relation-level attention
+        (see :meth:`forward`) when asked."""
         num_nodes = {t: x.size(0) for t, x in x_dict.items()}
-        relations = self.relations(edge_index_dict, num_nodes)
-        h, outputs = x_dict, []
-        proximity = None
-        for conv in self.convs:
-            result = conv(h, relations, return_proximity_loss=return_proximity_loss)
+        edges, first = self._graph(edge_index_dict, num_nodes)
+        edges = dict(edges)
+        h, outputs, attention, proximity = self._project(x_dict), [], [], None
+        alphas: Dict[EdgeType, Tuple[Tensor, Tensor]] = {}
+        for t, conv in enumerate(self.convs):
+            if self.edge_threshold is not None and t > 0:
+                for r in conv.relations:
+                    if self.order[r] == t + 1:
+                        edges[r] = self._threshold_relation(r, first, alphas, num_nodes)
+            want_alpha = self.edge_threshold is not None and t + 1 < self.num_layers
+            result = conv(h, {r: edges[r][0] for r in conv.relations},
+                          {r: edges[r][1] for r in conv.relations if edges[r][1] is not None},
+                          return_attention_weights=want_alpha or return_attention,
+                          return_proximity_loss=return_proximity_loss,
+                          num_negatives=self.num_negatives)
+            h, extras = (result[0], list(result[1:])) if isinstance(result, tuple) else (result, [])
+            if want_alpha or return_attention:
+                alphas, betas = extras.pop(0)
+                attention.append({nt: (conv.relations_into[nt] + [(nt, "self", nt)], beta)
+                                  for nt, beta in betas.items()})
             if return_proximity_loss:
-                h, loss = result
-                proximity = loss if proximity is None else proximity + loss
-            else:
-                h = result
+                proximity = extras[0] if proximity is None else proximity + extras[0]
+            h = {k: F.dropout(v, self.layer_dropout, self.training) for k, v in h.items()}
             outputs.append(h[self.target_node_type])
-        emb = torch.cat(outputs, dim=-1)
-        return (emb, proximity) if return_proximity_loss else emb
+        if self.layer_pooling == "concat":
+            emb = torch.cat(outputs, dim=-1)
+        elif self.layer_pooling == "last":
+            emb = outputs[-1]
+        elif self.layer_pooling == "mean":
+            emb = torch.stack(outputs).mean(0)
+        else:
+            emb = torch.stack(outputs).max(0).values
+        return (emb, *([proximity] if return_proximity_loss else []),
+                *([attention] if return_attention else [])) \
+            if return_proximity_loss or return_attention else emb
 
     def forward(self, x_dict: Dict[NodeType, Tensor], edge_index_dict: Dict[EdgeType, Tensor],
-                return_proximity_loss: bool = False):
-        """Class logits of every target node (and the proximity loss when asked)."""
-        result = self.embed(x_dict, edge_index_dict, return_proximity_loss)
-        emb, proximity = result if return_proximity_loss else (result, None)
+                return_proximity_loss: bool = False, return_attention: bool = False):
+        """Class logits of every target node; then, when asked, the
+        proximity loss (summed over layers) and the relation-level attention:
+        one dict per layer, ``{node type: (relations, beta)}`` with ``beta``
+        of shape ``(N, len(relations))``, each row a softmax over the node's
+        relations, the last being ``(type, 'self', type)``."""
+        result = self.embed(x_dict, edge_index_dict, return_proximity_loss, return_attention)
+        emb, extras = (result[0], result[1:]) if isinstance(result, tuple) else (result, ())
         logits = self.classifier(F.dropout(emb, p=self.dropout, training=self.training))
-        return (logits, proximity) if return_proximity_loss else logits
+        return (logits, *extras) if extras else logits
+
+    @torch.no_grad()
+    def relation_attention(self, x_dict: Dict[NodeType, Tensor],
+                           edge_index_dict: Dict[EdgeType, Tensor],
+                           node_type: Optional[NodeType] = None) -> Dict[str, Dict[str, float]]:
+        """The relation-level attention of ``node_type``'s nodes (the target
+        type by default) averaged over them, in evaluation mode:
+        ``{'layer t': {relation name or 'self': mean beta}}``."""
+        node_type = node_type or self.target_node_type
+        training = self.training
+        self.eval()
+        _, attention = self(x_dict, edge_index_dict, return_attention=True)
+        self.train(training)
+        out = {}
+        for t, layer in enumerate(attention):
+            if node_type in layer:
+                relations, beta = layer[node_type]
+                out[f"layer {t + 1}"] = {rel[1]: float(m)
+                                         for rel, m in zip(relations, beta.mean(0))}
+        return out
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
                 f"hidden_channels={self.hidden_channels}, num_layers={self.num_layers}, "
                 f"target='{self.target_node_type}', aggr='{self.aggr}', "
+                f"layer_pooling='{self.layer_pooling}', edge_threshold={self.edge_threshold}, "
                 f"cumulative={self.cumulative})")
 
 
-__all__ = ["LATTE", "chain_relations", "compose_adjacency", "compose_relations"]
+__all__ = ["LATTE", "chain_relations", "relation_parts", "compose_adjacency",
+           "compose_relations", "LAYER_POOLING"]

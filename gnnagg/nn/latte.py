@@ -9,14 +9,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.aggr import Aggregation, SumAggregation
-from torch_geometric.utils import softmax
 
-from ..aggr import needs_channels, resolve
-from ..ops import index_to_ptr
+from ..aggr import resolve
+from ..ops import index_to_ptr, softmax
 
 NodeType = str
 EdgeType = Tuple[str, str, str]
 Metadata = Tuple[Sequence[NodeType], Sequence[EdgeType]]
+
+#: Initialisations: the authors' (Xavier-normal with ReLU / LeakyReLU gains)
+#: or PyTorch's defaults for the linear maps and N(0, 1/c) for the attention.
+INITS = ("xavier", "torch")
+#: How :class:`LATTEConv` uses edge weights (e.g. the degree-damped weights
+#: of composed relations): not at all, as a prior on the node-level
+#: attention, or as a factor on each attention-weighted message.
+EDGE_WEIGHT_MODES = ("none", "attention", "message")
 
 
 def typed_linear(lin: nn.Linear, x: Tensor) -> Tensor:
@@ -38,24 +45,32 @@ class LATTEConv(MessagePassing):
     Network Embedding" <https://arxiv.org/abs/2009.08072>`_ (Tran & Gao, 2020).
 
     Every node type :math:`\tau` has two projections :math:`W_l^\tau,
-    W_r^\tau`. For a relation :math:`r` from type :math:`\sigma` to type
-    :math:`\tau` (messages flow along ``edge_index[0] -> edge_index[1]``),
-    node :math:`i` of type :math:`\tau` attends over its neighbours
-    :math:`j \in \mathcal{N}_r(i)`:
+    W_r^\tau` to :math:`d` channels, split into :math:`H` heads. For a
+    relation :math:`r` from type :math:`\sigma` to type :math:`\tau`
+    (messages flow along ``edge_index[0] -> edge_index[1]``), node :math:`i`
+    of type :math:`\tau` attends over its neighbours :math:`j \in
+    \mathcal{N}_r(i)`, per head :math:`h`:
 
     .. math::
-        e_{ij} &= \mathrm{LeakyReLU}\big(s_r\,(\mathbf{a}_{l,r}^\top
-            W_l^\tau \mathbf{h}_i + \mathbf{a}_{r,r}^\top W_r^\sigma
-            \mathbf{h}_j)\big), \qquad
-        \alpha_{ij} = \mathrm{softmax}_{j \in \mathcal{N}_r(i)}(e_{ij}) \\
-        \mathbf{h}_{i,r} &= \mathrm{AGG}_r\big(\{\alpha_{ij}\,
-            W_r^\sigma \mathbf{h}_j\}_{j \in \mathcal{N}_r(i)}\big)
+        e_{ij}^h &= s_r\,\mathrm{LeakyReLU}\big(\mathbf{a}_{l,r}^{h\top}
+            W_l^{\tau,h} \mathbf{h}_i + \mathbf{a}_{r,r}^{h\top}
+            W_r^{\sigma,h} \mathbf{h}_j\big), \qquad
+        \alpha_{ij}^h = \mathrm{softmax}_{j \in \mathcal{N}_r(i)}
+            \big(e_{ij}^h + \log w_{ij}\big) \\
+        \mathbf{h}_{i,r} &= \big\Vert_{h=1}^{H}\, \mathrm{AGG}_r\big(\{\alpha_{ij}^h\,
+            W_r^{\sigma,h} \mathbf{h}_j\}_{j \in \mathcal{N}_r(i)}\big)
 
-    with a learnable sharpening scalar :math:`s_r` per relation and
-    :math:`\mathrm{AGG}_r` the sum by default (any aggregator of
-    :func:`gnnagg.aggr.resolve`). A linear map of :math:`\mathbf{h}_i` gives
-    one logit per relation into :math:`\tau` plus one for the node itself;
-    their softmax :math:`\beta` mixes
+    with a learnable sharpening scalar :math:`s_r` per relation (outside the
+    LeakyReLU, as in the authors' code) and :math:`\mathrm{AGG}_r` the sum
+    by default (any aggregator of :func:`gnnagg.aggr.resolve`). Edge weights
+    :math:`w_{ij}` (e.g. those of composed relations, see
+    :func:`gnnagg.models.latte.compose_adjacency`) enter as the prior
+    :math:`\log w_{ij}` on the attention (``edge_weight="attention"``), as a
+    factor :math:`\alpha_{ij} w_{ij}` on the messages (``"message"``), or
+    not at all (``"none"``); without weights every :math:`w_{ij} = 1`. A
+    linear map of :math:`\mathbf{h}_i` gives one logit per relation into
+    :math:`\tau` plus one for the node itself; their softmax :math:`\beta`
+    (per node, over its relations) mixes
 
     .. math::
         \mathbf{h}_i' = \mathrm{ReLU}\Big(\sum_{r} \beta_{i,r}\,
@@ -72,13 +87,21 @@ class LATTEConv(MessagePassing):
         metadata (Tuple[List[str], List[Tuple[str, str, str]]]): the node
             types and the relations (edge types) the layer attends over.
         aggr (str or Aggregation, optional): per-relation aggregation of
-            the attention-weighted messages, resolved with
-            :func:`gnnagg.aggr.resolve` (one module per relation; channels
-            are passed when the aggregator needs them). (default: :obj:`"sum"`)
+            the attention-weighted messages, one module per relation built
+            with ``gnnagg.aggr.resolve(aggr, channels=out_channels)``.
+            (default: :obj:`"sum"`)
+        heads (int, optional): attention heads :math:`H`; must divide
+            ``out_channels``. (default: :obj:`1`)
         attn_dropout (float, optional): dropout on the node-level attention
             coefficients. (default: :obj:`0.2`)
         negative_slope (float, optional): LeakyReLU slope on the attention
             logits. (default: :obj:`0.2`)
+        edge_weight (str, optional): how given edge weights are used, one
+            of :obj:`EDGE_WEIGHT_MODES`. (default: :obj:`"attention"`)
+        init (str, optional): ``"xavier"`` (the authors' code: Xavier-normal
+            weights, gain of ReLU for the projections and of LeakyReLU for
+            the attention vectors) or ``"torch"`` (PyTorch's defaults).
+            (default: :obj:`"xavier"`)
         bias (bool, optional): biases in the projections. (default: :obj:`True`)
         output_node_types (List[str], optional): the node types whose
             outputs are computed (others only send messages); all when
@@ -86,16 +109,24 @@ class LATTEConv(MessagePassing):
     """
 
     def __init__(self, in_channels: Union[int, Dict[NodeType, int]], out_channels: int,
-                 metadata: Metadata, aggr: Union[str, Aggregation] = "sum",
+                 metadata: Metadata, aggr: Union[str, Aggregation] = "sum", heads: int = 1,
                  attn_dropout: float = 0.2, negative_slope: float = 0.2,
-                 bias: bool = True, output_node_types: Optional[Sequence[NodeType]] = None,
-                 ) -> None:
+                 edge_weight: str = "attention", init: str = "xavier", bias: bool = True,
+                 output_node_types: Optional[Sequence[NodeType]] = None) -> None:
         super().__init__(aggr=None, node_dim=0)
         node_types, relations = list(metadata[0]), [tuple(r) for r in metadata[1]]
         if not isinstance(out_channels, int) or out_channels <= 0:
             raise ValueError(f"'out_channels' must be a positive int (got {out_channels!r})")
+        if not isinstance(heads, int) or heads < 1 or out_channels % heads:
+            raise ValueError(f"'heads' must be a positive int dividing 'out_channels' "
+                             f"({out_channels}); got {heads!r}")
         if not 0.0 <= attn_dropout < 1.0:
             raise ValueError(f"'attn_dropout' must be in [0, 1) (got {attn_dropout})")
+        if edge_weight not in EDGE_WEIGHT_MODES:
+            raise ValueError(f"'edge_weight' must be one of {EDGE_WEIGHT_MODES} "
+                             f"(got {edge_weight!r})")
+        if init not in INITS:
+            raise ValueError(f"'init' must be one of {INITS} (got {init!r})")
         for rel in relations:
             if len(rel) != 3 or rel[0] not in node_types or rel[2] not in node_types:
                 raise ValueError(f"relation {rel!r} is not (source type, name, target "
@@ -117,6 +148,7 @@ class LATTEConv(MessagePassing):
 
         self.in_channels = dict(in_channels)
         self.out_channels = out_channels
+        self.heads = heads
         self.node_types = node_types
         self.output_node_types = outputs
         sources = sorted({r[0] for r in relations}, key=node_types.index)
@@ -124,6 +156,8 @@ class LATTEConv(MessagePassing):
         self.aggr_name = aggr if isinstance(aggr, str) else type(aggr).__name__
         self.attn_dropout = attn_dropout
         self.negative_slope = negative_slope
+        self.edge_weight = edge_weight
+        self.init = init
         self.relations_into: Dict[NodeType, List[EdgeType]] = {
             t: [r for r in relations if r[2] == t] for t in outputs}
 
@@ -135,13 +169,13 @@ class LATTEConv(MessagePassing):
             t: nn.Linear(in_channels[t], len(self.relations_into[t]) + 1, bias=True)
             for t in outputs})
         keys = [self.key(r) for r in relations]
-        self.att_l = nn.ParameterDict({k: nn.Parameter(torch.empty(out_channels)) for k in keys})
-        self.att_r = nn.ParameterDict({k: nn.Parameter(torch.empty(out_channels)) for k in keys})
+        per_head = out_channels // heads
+        self.att_l = nn.ParameterDict({k: nn.Parameter(torch.empty(heads, per_head))
+                                       for k in keys})
+        self.att_r = nn.ParameterDict({k: nn.Parameter(torch.empty(heads, per_head))
+                                       for k in keys})
         self.sharpening = nn.ParameterDict({k: nn.Parameter(torch.empty(1)) for k in keys})
-        channels = ({"in_channels": out_channels, "out_channels": out_channels}
-                    if needs_channels(aggr) else {})
-        self.aggrs = nn.ModuleDict({k: resolve(aggr, **channels) if not isinstance(aggr, Aggregation)
-                                    else aggr for k in keys})
+        self.aggrs = nn.ModuleDict({k: resolve(aggr, channels=out_channels) for k in keys})
         self.reset_parameters()
 
     @staticmethod
@@ -154,8 +188,19 @@ class LATTEConv(MessagePassing):
         super().reset_parameters()
         for module in [*self.lin_l.values(), *self.lin_r.values(), *self.rel_attn.values()]:
             module.reset_parameters()
-        for vec in [*self.att_l.values(), *self.att_r.values()]:
-            nn.init.normal_(vec, std=self.out_channels ** -0.5)
+        vectors = [*self.att_l.values(), *self.att_r.values()]
+        if self.init == "xavier":
+            relu = nn.init.calculate_gain("relu")
+            for lin in [*self.lin_l.values(), *self.lin_r.values()]:
+                nn.init.xavier_normal_(lin.weight, gain=relu)
+            for lin in self.rel_attn.values():
+                nn.init.xavier_normal_(lin.weight)
+            leaky = nn.init.calculate_gain("leaky_relu", self.negative_slope)
+            for vec in vectors:
+                nn.init.xavier_normal_(vec, gain=leaky)
+        else:
+            for vec in vectors:
+                nn.init.normal_(vec, std=vec.size(-1) ** -0.5)
         for s in self.sharpening.values():
             nn.init.ones_(s)
         for aggr in self.aggrs.values():
@@ -163,7 +208,8 @@ class LATTEConv(MessagePassing):
                 aggr.reset_parameters()
 
     def _check_inputs(self, x_dict: Dict[NodeType, Tensor],
-                      edge_index_dict: Dict[EdgeType, Tensor]) -> None:
+                      edge_index_dict: Dict[EdgeType, Tensor],
+                      edge_weight_dict: Optional[Dict[EdgeType, Tensor]]) -> None:
         for t in set(self.lin_l) | set(self.lin_r):
             if t not in x_dict:
                 raise ValueError(f"LATTEConv: no input for node type '{t}'")
@@ -173,65 +219,87 @@ class LATTEConv(MessagePassing):
         for rel in self.relations:
             if rel not in edge_index_dict:
                 raise ValueError(f"LATTEConv: no edge_index for relation {rel}")
+            w = (edge_weight_dict or {}).get(rel)
+            if w is not None and tuple(w.shape) != (edge_index_dict[rel].size(1),):
+                raise ValueError(f"LATTEConv: edge weights of {rel} have shape "
+                                 f"{tuple(w.shape)}, expected ({edge_index_dict[rel].size(1)},)")
 
-    def attention_logits(self, relation: EdgeType, left: Tensor, right: Tensor,
-                         edge_index: Tensor) -> Tensor:
-        """:math:`s_r(\\mathbf{a}_l^\\top l_i + \\mathbf{a}_r^\\top r_j)` for the
-        pairs ``edge_index`` (before the LeakyReLU): ``left`` are the targets'
-        :math:`W_l` projections, ``right`` the sources' :math:`W_r` ones."""
+    def _scores(self, relation: EdgeType, left: Tensor, right: Tensor,
+                edge_index: Tensor) -> Tensor:
+        # (E, H): a_l . l_i + a_r . r_j per head, before activation.
         k = self.key(relation)
         score_l = (left * self.att_l[k]).sum(-1)
         score_r = (right * self.att_r[k]).sum(-1)
-        return self.sharpening[k] * (score_l[edge_index[1]] + score_r[edge_index[0]])
+        return score_l.index_select(0, edge_index[1]) + score_r.index_select(0, edge_index[0])
+
+    def _activate(self, relation: EdgeType, scores: Tensor) -> Tensor:
+        return self.sharpening[self.key(relation)] * F.leaky_relu(scores, self.negative_slope)
+
+    def attention_logits(self, relation: EdgeType, left: Tensor, right: Tensor,
+                         edge_index: Tensor) -> Tensor:
+        r""":math:`e_{ij}^h` of shape ``(E, H)`` for the pairs ``edge_index``:
+        ``left`` are the targets' :math:`W_l` projections, ``right`` the
+        sources' :math:`W_r` ones, both ``(N, H, d / H)``."""
+        return self._activate(relation, self._scores(relation, left, right, edge_index))
 
     def forward(self, x_dict: Dict[NodeType, Tensor], edge_index_dict: Dict[EdgeType, Tensor],
+                edge_weight_dict: Optional[Dict[EdgeType, Tensor]] = None,
                 return_attention_weights: bool = False, return_proximity_loss: bool = False,
-                num_negatives: int = 1):
+                num_negatives: int = 2):
         r"""Args:
             x_dict (Dict[str, Tensor]): node features per type (dense or sparse).
             edge_index_dict (Dict[Tuple[str, str, str], Tensor]): the
                 relations' edges, ``(2, E)`` from source to target.
+            edge_weight_dict (Dict[Tuple[str, str, str], Tensor], optional):
+                positive weights ``(E,)`` of some relations (used as
+                ``edge_weight`` says). (default: :obj:`None`)
             return_attention_weights (bool, optional): also return
-                ``{relation: (edge_index, alpha)}`` and
-                ``{node type: beta}``. (default: :obj:`False`)
+                ``{relation: (edge_index, alpha of shape (E, H))}`` and
+                ``{node type: beta of shape (N, |R| + 1)}`` (the last column
+                is the node itself). (default: :obj:`False`)
             return_proximity_loss (bool, optional): also return the
-                proximity loss: observed edges scored by the attention
-                logits against as many random negative sources each.
-                (default: :obj:`False`)
-            num_negatives (int, optional): negatives per edge. (default: :obj:`1`)
+                proximity loss of the authors' code: per relation, observed
+                edges' logits (max over heads) weighted by their attention
+                against ``num_negatives`` uniformly random pairs per edge,
+                averaged over the relations. (default: :obj:`False`)
+            num_negatives (int, optional): negatives per edge. (default: :obj:`2`)
 
         Returns:
             ``out_dict``, then the optional extras in the order above.
         """
-        self._check_inputs(x_dict, edge_index_dict)
+        self._check_inputs(x_dict, edge_index_dict, edge_weight_dict)
+        shape = (-1, self.heads, self.out_channels // self.heads)
         left = {t: typed_linear(self.lin_l[t], x_dict[t]) for t in self.lin_l}
         right = {t: typed_linear(self.lin_r[t], x_dict[t]) for t in self.lin_r}
         alphas: Dict[EdgeType, Tuple[Tensor, Tensor]] = {}
         betas: Dict[NodeType, Tensor] = {}
-        proximity = left[self.output_node_types[0]].new_zeros(())
+        proximity, counted = left[self.output_node_types[0]].new_zeros(()), 0
         out_dict: Dict[NodeType, Tensor] = {}
         for t in self.output_node_types:
             n = left[t].size(0)
             per_relation = []
             for rel in self.relations_into[t]:
-                src = rel[0]
-                edge_index = edge_index_dict[rel]
-                logits = self.attention_logits(rel, left[t], right[src], edge_index)
-                alpha = softmax(F.leaky_relu(logits, self.negative_slope), edge_index[1],
-                                num_nodes=n)
+                src, edge_index = rel[0], edge_index_dict[rel]
+                weight = (edge_weight_dict or {}).get(rel) if self.edge_weight != "none" else None
+                scores = self._scores(rel, left[t].view(shape), right[src].view(shape),
+                                      edge_index)
+                logits = self._activate(rel, scores)
+                if weight is not None and self.edge_weight == "attention":
+                    # softmax(e + log w) = w exp(e) / sum w exp(e): the weights
+                    # are a prior that the attention refines.
+                    logits = logits + weight.clamp_min(1e-30).log().unsqueeze(-1)
+                alpha = softmax(logits, edge_index[1], dim_size=n)
                 if return_attention_weights:
                     alphas[rel] = (edge_index, alpha.detach())
-                alpha = F.dropout(alpha, p=self.attn_dropout, training=self.training)
-                aggr_module = self.aggrs[self.key(rel)]
-                if type(aggr_module) is SumAggregation:
-                    per_relation.append(self._weighted_sum(edge_index, alpha, right[src], n))
-                else:
-                    per_relation.append(self.propagate(
-                        edge_index, x=(right[src], None), alpha=alpha,
-                        aggr_module=aggr_module, size=(right[src].size(0), n)))
                 if return_proximity_loss and edge_index.size(1) > 0:
-                    proximity = proximity + self._proximity(rel, left[t], right[src],
-                                                            logits, edge_index, num_negatives)
+                    proximity = proximity + self._proximity(
+                        rel, left[t].view(shape), right[src].view(shape), scores, alpha,
+                        edge_index, num_negatives)
+                counted += 1
+                alpha = F.dropout(alpha, p=self.attn_dropout, training=self.training)
+                if weight is not None and self.edge_weight == "message":
+                    alpha = alpha * weight.unsqueeze(-1)
+                per_relation.append(self._aggregate(rel, edge_index, alpha, right[src], n))
             beta = torch.softmax(typed_linear(self.rel_attn[t], x_dict[t]), dim=-1)
             betas[t] = beta
             stacked = torch.stack(per_relation + [left[t]], dim=1)  # (N, |R|+1, d)
@@ -240,16 +308,34 @@ class LATTEConv(MessagePassing):
         if return_attention_weights:
             extras.append((alphas, betas))
         if return_proximity_loss:
-            extras.append(proximity)
+            extras.append(proximity / max(2 * counted, 1))
         return (out_dict, *extras) if extras else out_dict
 
-    def _proximity(self, rel: EdgeType, left: Tensor, right: Tensor, pos_logits: Tensor,
-                   edge_index: Tensor, num_negatives: int) -> Tensor:
-        # Negatives keep each edge's target and draw a uniform random source.
-        target = edge_index[1].repeat(num_negatives)
-        source = torch.randint(0, right.size(0), target.shape, device=target.device)
-        neg_logits = self.attention_logits(rel, left, right, torch.stack([source, target]))
-        return F.softplus(-pos_logits).mean() + F.softplus(neg_logits).mean()
+    def _aggregate(self, rel: EdgeType, edge_index: Tensor, alpha: Tensor, x: Tensor,
+                   n: int) -> Tensor:
+        aggr_module = self.aggrs[self.key(rel)]
+        if type(aggr_module) is SumAggregation:
+            c = self.out_channels // self.heads
+            return torch.cat([self._weighted_sum(edge_index, alpha[:, h],
+                                                 x[:, h * c:(h + 1) * c], n)
+                              for h in range(self.heads)], dim=-1)
+        return self.propagate(edge_index, x=(x, None), alpha=alpha, aggr_module=aggr_module,
+                              size=(x.size(0), n))
+
+    def _proximity(self, rel: EdgeType, left: Tensor, right: Tensor, scores: Tensor,
+                   alpha: Tensor, edge_index: Tensor, num_negatives: int) -> Tensor:
+        # As the authors' code: an edge's logit is the activated maximum over
+        # heads, observed edges count by their attention (its maximum over
+        # heads), negatives are uniform random (source, target) pairs.
+        pos = self._activate(rel, scores.max(-1).values)
+        weight = alpha.max(-1).values
+        n_neg = edge_index.size(1) * num_negatives
+        neg_index = torch.stack([
+            torch.randint(0, right.size(0), (n_neg,), device=edge_index.device),
+            torch.randint(0, left.size(0), (n_neg,), device=edge_index.device)])
+        neg = self._activate(rel, self._scores(rel, left, right, neg_index).max(-1).values)
+        loss = -(weight * F.logsigmoid(pos)).mean()
+        return loss - F.logsigmoid(-neg).mean() if n_neg > 0 else loss
 
     @staticmethod
     def _weighted_sum(edge_index: Tensor, alpha: Tensor, x: Tensor, num_targets: int) -> Tensor:
@@ -265,7 +351,7 @@ class LATTEConv(MessagePassing):
         return torch.sparse.mm(adj, x)
 
     def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
-        return alpha.unsqueeze(-1) * x_j
+        return (alpha.unsqueeze(-1) * x_j.view(x_j.size(0), self.heads, -1)).flatten(1)
 
     def aggregate(self, inputs: Tensor, index: Tensor, aggr_module: Aggregation,
                   ptr: Optional[Tensor] = None, dim_size: Optional[int] = None) -> Tensor:
@@ -273,8 +359,9 @@ class LATTEConv(MessagePassing):
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
-                f"relations={len(self.relations)}, aggr='{self.aggr_name}', "
-                f"attn_dropout={self.attn_dropout})")
+                f"relations={len(self.relations)}, aggr='{self.aggr_name}', heads={self.heads}, "
+                f"attn_dropout={self.attn_dropout}, edge_weight='{self.edge_weight}', "
+                f"init='{self.init}')")
 
 
-__all__ = ["LATTEConv", "typed_linear"]
+__all__ = ["LATTEConv", "typed_linear", "EDGE_WEIGHT_MODES", "INITS"]

@@ -1,13 +1,18 @@
-"""Smoke tests of ``gnnagg run hetero`` on a tiny typed graph."""
-import dataclasses
+"""``gnnagg run hetero`` on a tiny typed graph (the GTN loader is replaced)."""
+import json
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch_geometric.data import HeteroData
 
+import gnnagg.experiments.hetero as hetero
 from gnnagg import cli
-from gnnagg.experiments.hetero import (MODELS, HeteroConfig, check_config, inductive_edges,
-                                       run)
+from gnnagg.experiments.hetero import (MODELS, HeteroConfig, inductive_edges,
+                                       preprocess_features, run, validate)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_graph(seed=0):
@@ -32,33 +37,55 @@ def tiny_graph(seed=0):
     return data
 
 
+@pytest.fixture(autouse=True)
+def tiny_data(monkeypatch):
+    loaded = []
+    monkeypatch.setattr(hetero, "load_data", lambda name: loaded.append(name) or tiny_graph())
+    return loaded
+
+
+def small(**kwargs):
+    options = dict(epochs=3, seeds=1, hidden=8, patience=0)
+    options.update(kwargs)
+    return HeteroConfig(**options)
+
+
 @pytest.mark.parametrize("model", sorted(MODELS))
-def test_every_model_trains_a_few_epochs(model):
-    config = HeteroConfig(model=model, epochs=2, seeds=1, hidden=8, heads=2)
-    result = run(config, data=tiny_graph())
-    run0 = result["runs"][0]
-    assert 1 <= run0["epochs_run"] <= 2
-    assert 0.0 <= run0["test_macro_f1"] <= 1.0 and 0.0 <= run0["test_micro_f1"] <= 1.0
-    assert result["summary"]["test_macro_f1"]["n"] == 1
+def test_reported_scores_are_the_curve_at_the_selected_epoch(model):
+    config = small(model=model, seeds=2, monitor="val_macro_f1" if model == "rgcn" else "val_loss")
+    result = run(config)
+    records = [result["finished_runs"][f"ACM/seed{s}"] for s in (0, 1)]
+    for record in records:
+        row = record["curve"][record["best_epoch"] - 1]
+        assert len(record["curve"]) == record["epochs"] == 3
+        for key in ("test_macro_f1", "test_micro_f1", "val_macro_f1", "val_loss"):
+            assert record[key] == row[key]
+        best = min if config.monitor == "val_loss" else max
+        assert row[config.monitor] == best(r[config.monitor] for r in record["curve"])
+    summary = result["summary"]["ACM"]
+    assert summary["test_macro_f1"]["mean"] == pytest.approx(
+        sum(r["test_macro_f1"] for r in records) / 2)
+    assert ("attention" in summary) == (model == "latte")
 
 
-def test_latte_inductive_with_proximity_and_recurrent_aggregator():
-    config = HeteroConfig(model="latte", epochs=2, seeds=2, hidden=8, inductive=True,
-                          proximity=0.5, aggr="gru", order=2)
-    result = run(config, data=tiny_graph())
-    assert [r["seed"] for r in result["runs"]] == [0, 1]
-    assert len(result["runs"][0]["val_loss_history"]) == result["runs"][0]["epochs_run"]
+@pytest.mark.parametrize("options", [
+    dict(features="tfidf", edge_threshold=0.5, proximity=0.5, negatives=1),
+    dict(features="row", edge_weight="message", layer_pooling="max", input_projection=False),
+    dict(edge_weight="none", cumulative=True, inductive=True, decay_biases=False, aggr="gru"),
+    dict(order=1, heads=1, layer_pooling="last", init="torch"),
+])
+def test_latte_options_run(options):
+    result = run(small(**options))
+    record = result["finished_runs"]["ACM/seed0"]
+    assert 0.0 <= record["test_macro_f1"] <= 1.0
+    layers = record["attention"]
+    assert len(layers) == options.get("order", 2)
+    for means in layers.values():
+        assert sum(means.values()) == pytest.approx(1.0)
+        assert list(means)[-1] == "self"
 
 
-def test_partial_results_after_each_seed():
-    seen = []
-    config = HeteroConfig(model="rgcn", epochs=1, seeds=3, hidden=8)
-    result = run(config, data=tiny_graph(), on_seed=seen.append)
-    assert [len(p["runs"]) for p in seen] == [1, 2] and all(p["partial"] for p in seen)
-    assert "partial" not in result and len(result["runs"]) == 3
-
-
-def test_inductive_edges_hide_val_and_test_nodes():
+def test_inductive_edges_hide_the_nodes():
     data = tiny_graph()
     hidden = data["paper"].val_mask | data["paper"].test_mask
     edges = inductive_edges(data, "paper", hidden)
@@ -70,27 +97,105 @@ def test_inductive_edges_hide_val_and_test_nodes():
     assert edges["paper", "PA", "author"].size(1) == int((~hidden).sum())
 
 
-def test_bad_configs_raise():
-    with pytest.raises(ValueError, match="unknown model"):
-        check_config(HeteroConfig(model="gat"))
-    with pytest.raises(ValueError, match="unknown data set"):
-        check_config(HeteroConfig(dataset="Cora"))
-    with pytest.raises(ValueError, match="divisible"):
-        check_config(HeteroConfig(model="han", hidden=10, heads=4))
-    with pytest.raises(ValueError, match="order"):
-        check_config(dataclasses.replace(HeteroConfig(), order=0))
+def test_feature_preprocessing_values():
+    x = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    row = preprocess_features(x.to_sparse(), "row")
+    assert row.is_sparse
+    assert torch.allclose(row.to_dense(), torch.tensor([[0.5, 0.5, 0], [0, 1.0, 0], [0, 0, 0]]))
+    tfidf = preprocess_features(x, "tfidf")  # dense in, dense out
+    idf = torch.log(torch.tensor([4 / 2, 4 / 3])) + 1  # smooth idf: log((1 + n) / (1 + df)) + 1
+    first = idf / idf.norm()
+    assert torch.allclose(tfidf[0, :2], first)
+    assert torch.allclose(tfidf[1], torch.tensor([0, 1.0, 0]))
+    assert preprocess_features(x, "raw") is x
 
 
-def test_cli_writes_json(tmp_path, monkeypatch):
-    import gnnagg.experiments.hetero as hetero
+def test_plot_is_written(tmp_path):
+    plot = tmp_path / "attention.png"
+    assert cli.main(["run", "hetero", "--epochs", "2", "--seeds", "2", "--hidden", "8",
+                     "--dataset", "ACM", "imdb", "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
 
-    monkeypatch.setattr(hetero, "run",
-                        lambda config, on_seed=None: run(config, tiny_graph(), on_seed))
+
+def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, sigint_at_epoch, tiny_data):
+    argv = ["run", "hetero", "--epochs", "3", "--seeds", "2", "--hidden", "8", "--patience", "0",
+            "--proximity", "0.5"]
+    reference = tmp_path / "reference.json"
+    assert cli.main(argv + ["--out", str(reference)]) == 0
     out = tmp_path / "r.json"
-    assert cli.main(["run", "hetero", "--model", "rgcn", "--epochs", "1", "--seeds", "1",
-                     "--hidden", "8", "--out", str(out)]) == 0
-    import json
+    seen = sigint_at_epoch(5)  # seed 0 has 3 epochs; stop at the 2nd epoch of seed 1
+    assert cli.main(argv + ["--out", str(out)]) == 130
+    partial = json.loads(out.read_text())
+    assert list(partial["finished_runs"]) == ["ACM/seed0"] and not partial["complete"]
+    assert cli.main(argv + ["--out", str(out)]) == 0
+    assert seen["epochs"] == 5 + 2  # seed 0 not redone, seed 1 resumed after its epoch 1
+    want = json.loads(reference.read_text())["finished_runs"]
+    got = json.loads(out.read_text())["finished_runs"]
+    for key in want:
+        for k in ("test_macro_f1", "test_micro_f1", "val_loss", "best_epoch", "attention"):
+            assert got[key][k] == want[key][k], (key, k)
+        assert [r["loss"] for r in got[key]["curve"]] == [r["loss"] for r in want[key]["curve"]]
 
-    result = json.loads(out.read_text())
-    assert result["config"]["model"] == "rgcn" and result["config"]["lr"] == 1e-2
-    assert len(result["runs"]) == 1
+
+def test_changed_options_are_refused(tmp_path, capsys):
+    out = str(tmp_path / "r.json")
+    argv = ["run", "hetero", "--model", "rgcn", "--epochs", "1", "--seeds", "1", "--hidden", "8"]
+    assert cli.main(argv + ["--out", out]) == 0
+    assert cli.main(argv + ["--out", out, "--lr", "0.5"]) == 2
+    assert "lr" in capsys.readouterr().err
+    assert cli.main(argv + ["--out", out, "--seeds", "2"]) == 0  # more seeds resume
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--lr", "-1"], "--lr"),
+    (["--dataset", "Cora"], "--dataset"),
+    (["--heads", "3"], "divisible"),
+    (["--edge-threshold", "2"], "--edge-threshold"),
+    (["--model", "han", "--plot", "x.png"], "--plot"),
+    (["--aggr", "nonsense"], "unknown aggregator"),
+    (["--features", "binary"], "--features"),
+    (["--model", "gat"], "--model"),
+])
+def test_bad_options_fail_before_any_data(argv, message, capsys, tiny_data):
+    assert cli.main(["run", "hetero", *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert tiny_data == []
+
+
+def test_model_defaults_and_dataset_names():
+    from gnnagg.datasets.gtn import GTN_DATASETS
+
+    assert set(hetero.DATASETS) == set(GTN_DATASETS)
+    args = cli._entry_parser("run", "hetero")[1].parse_args(["--model", "han", "--dataset", "dblp"])
+    config = hetero.config_from(args)
+    assert (config.lr, config.hidden, config.heads, config.dataset) == (5e-3, 64, 8, ("DBLP",))
+    validate(config)
+
+
+def test_results_table_assembles_files(tmp_path):
+    from pathlib import Path
+
+    files = []
+    for model, extra in (("latte", ["--order", "1"]), ("latte", ["--inductive"]), ("rgcn", [])):
+        files.append(str(tmp_path / f"{model}{len(files)}.json"))
+        assert cli.main(["run", "hetero", "--model", model, "--epochs", "1", "--seeds", "2",
+                         "--hidden", "8", "--dataset", "ACM", "DBLP", *extra,
+                         "--out", files[-1]]) == 0
+    script = Path(__file__).parents[2] / "experiments" / "hetero" / "table.py"
+    out = subprocess.run([sys.executable, str(script), *files], capture_output=True, text=True,
+                         check=True).stdout
+    rows = [line.split("|")[1:3] for line in out.splitlines() if line.startswith("| LATTE")
+            or line.startswith("| RGCN")]
+    assert [(a.strip(), b.strip()) for a, b in rows[:3]] == [
+        ("LATTE-1", "transductive"), ("RGCN", "transductive"), ("LATTE-2", "inductive")]
+    assert "(n=2)" in out and "IMDB" not in out.splitlines()[0]
+    ablation = subprocess.run([sys.executable, str(script), "--ablation", *files],
+                              capture_output=True, text=True, check=True).stdout
+    assert "latte0" in ablation and "not run" in ablation  # IMDB column
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys\nfrom gnnagg.cli import main\ntry:\n    main(['run', 'hetero', '--help'])\n"
+            "except SystemExit:\n    pass\nprint('TORCH', 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "TORCH False" in out.stdout and "--edge-threshold" in out.stdout
