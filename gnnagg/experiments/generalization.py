@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,50 +132,31 @@ def train_one(task: str, name: str, seed: int, cfg: GeneralizationConfig,
     """Train one aggregator on one task with one seed (one :func:`gnnagg.train.fit`);
     test the model of the best validation epoch at every test size."""
     import torch
-    import torch.nn.functional as F
 
-    from ..datasets.synthetic import get_task, int_to_bits
-    from ..metrics import accuracy
+    from ..datasets.synthetic import get_task
     from ..models import SetModel
-    from ..train import IndexBatches, fit, seed_everything
+    from ..train import fit, seed_everything
+    from ..train.tasks import set_function, set_outputs
 
-    # --target bits (PyG's example for the LCM paper): one logit per bit of
-    # the label, right only when every bit is; --target class: a softmax.
     classes = get_task(task).num_classes(cfg.bits)
-    nbits, softmax = max(1, math.ceil(math.log2(classes))), cfg.target == "class"
-    weights = 1 << torch.arange(nbits - 1, -1, -1)
-    loss_of = lambda out, y: (F.cross_entropy(out, y) if softmax else
-                              F.binary_cross_entropy_with_logits(out, int_to_bits(y, nbits)))
-    predict = lambda out: out.argmax(-1) if softmax else ((out > 0).long() * weights).sum(-1)
-
     spec, bits = AGGREGATORS[name], cfg.encoding == "bits"
     seed_everything(seed)
     model = SetModel(cfg.bits if bits else 1 << cfg.bits, cfg.channels,
-                     classes if softmax else nbits, aggr=spec.aggr(),
+                     set_outputs(classes, cfg.target), aggr=spec.aggr(),
                      aggr_kwargs=spec.kwargs(cfg.channels, cfg),
                      encoder="linear" if bits else "embedding")
-    forward = lambda m, b: m(b.bit_features() if bits else b.values, b.index,
-                             dim_size=b.num_sets)
-
-    def set_accuracy(model, batches) -> float:
-        pred = torch.cat([predict(forward(model, b)) for b in batches])
-        return accuracy(torch.cat([b.y for b in batches]), pred)
-
-    def loss_fn(model, sets):
-        batch = data["train"].select(sets)
-        return loss_of(forward(model, batch), batch.y), batch.num_sets
-
-    batches = IndexBatches(data["train"].num_sets, cfg.batch_size, shuffle=True, seed=seed)
+    batches, loss_fn, evaluate, accuracy = set_function(
+        data["train"], data["val"], classes, cfg.target, cfg.encoding, cfg.batch_size, seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * len(batches))
              if cfg.lr_schedule == "cosine" else None)
-    result = fit(model, opt, loss_fn, lambda m: {"val_acc": set_accuracy(m, data["val"])},
-                 epochs=cfg.epochs, train_data=batches, monitor="val_acc", scheduler=sched,
-                 scheduler_per_step=True, regularization=cfg.assoc_weight,
-                 checkpoint=checkpoint, desc=f"{task} {name} seed {seed}")
+    result = fit(model, opt, loss_fn, evaluate, epochs=cfg.epochs, train_data=batches,
+                 monitor="val_acc", scheduler=sched, scheduler_per_step=True,
+                 regularization=cfg.assoc_weight, checkpoint=checkpoint,
+                 desc=f"{task} {name} seed {seed}")
     model.eval()
     with torch.no_grad():
-        test = {str(d): set_accuracy(model, data["test"][d]) for d in cfg.test_sizes}
+        test = {str(d): accuracy(model, data["test"][d]) for d in cfg.test_sizes}
     depth = getattr(model.aggr, "depth", None) or spec.depth
     return {"task": task, "aggregator": name, "seed": seed, "val": result.best.get("val_acc"),
             "best_epoch": result.best_epoch, "test": test, "stopped": result.stopped,

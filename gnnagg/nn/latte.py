@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.aggr import Aggregation, SumAggregation
 
-from ..aggr import resolve
+from ..aggr import layer_aggregator
 from ..ops import index_to_ptr, softmax
 
 NodeType = str
@@ -88,7 +88,7 @@ class LATTEConv(MessagePassing):
             types and the relations (edge types) the layer attends over.
         aggr (str or Aggregation, optional): per-relation aggregation of
             the attention-weighted messages, one module per relation built
-            with ``gnnagg.aggr.resolve(aggr, channels=out_channels)``.
+            with ``gnnagg.aggr.layer_aggregator(aggr, out_channels, keep_width=True)`` (a list is projected back to ``out_channels``).
             (default: :obj:`"sum"`)
         heads (int, optional): attention heads :math:`H`; must divide
             ``out_channels``. (default: :obj:`1`)
@@ -175,7 +175,10 @@ class LATTEConv(MessagePassing):
         self.att_r = nn.ParameterDict({k: nn.Parameter(torch.empty(heads, per_head))
                                        for k in keys})
         self.sharpening = nn.ParameterDict({k: nn.Parameter(torch.empty(1)) for k in keys})
-        self.aggrs = nn.ModuleDict({k: resolve(aggr, channels=out_channels) for k in keys})
+        # Each relation's aggregate is mixed with the others at out_channels,
+        # so a list of aggregators is projected back to that width.
+        self.aggrs = nn.ModuleDict({k: layer_aggregator(aggr, out_channels, keep_width=True)
+                                    for k in keys})
         self.reset_parameters()
 
     @staticmethod

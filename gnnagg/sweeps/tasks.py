@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
-from ..train import IndexBatches, Patience, fit, seed_everything
+from ..train import Patience, fit, seed_everything
 from ..train.tasks import graph_property, node_classification
 
 __all__ = ["Task", "NodeTask", "GraphTask", "SetTask", "HeteroTask", "build_with_aggr"]
@@ -304,30 +304,23 @@ class SetTask(Task):
         return self._data
 
     def run(self, aggr: Any, seed: int, checkpoint=None) -> Dict[str, Any]:
-        from ..aggr import resolve
         from ..datasets.synthetic import get_task
-        from ..models.sets import SetModel, SetTarget
+        from ..models.sets import SetModel
+        from ..train.tasks import set_function, set_outputs
 
         train, val, test = self.data()
+        classes = get_task(self.task).num_classes(self.bits)
         seed_everything(seed)
-        target = SetTarget("bits", get_task(self.task).num_classes(self.bits))
-        model = SetModel(resolve(aggr, channels=self.channels), self.bits, self.channels,
-                         target.num_outputs)
+        model = SetModel(self.bits, self.channels, set_outputs(classes), aggr=aggr)
+        batches, loss_fn, evaluate, accuracy = set_function(train, val, classes,
+                                                            batch_size=self.batch_size, seed=seed)
 
-        def loss_fn(m, idx):
-            batch = train.select(idx)
-            return target.loss(m(batch), batch.y), batch.num_sets
-
-        def accuracy(m, sets) -> float:
-            return float((target.predict(m(sets)) == sets.y).float().mean())
-
-        def evaluate(m):
-            return {"val_acc": accuracy(m, val), "test_acc": accuracy(m, test)}
+        def evaluate_with_test(m):
+            return {**evaluate(m), "test_acc": accuracy(m, test)}
 
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
-        batches = IndexBatches(train.num_sets, self.batch_size, seed=seed)
-        result = fit(model, optimizer, loss_fn, evaluate, epochs=self.epochs, train_data=batches,
-                     monitor="val_acc", checkpoint=checkpoint,
+        result = fit(model, optimizer, loss_fn, evaluate_with_test, epochs=self.epochs,
+                     train_data=batches, monitor="val_acc", checkpoint=checkpoint,
                      desc=f"{self.name} {_label(aggr)} s{seed}")
         return _record(result, "test_acc", "val_acc", model)
 

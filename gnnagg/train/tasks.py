@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .. import metrics as M
 
-__all__ = ["node_classification", "graph_property", "ogb_task_type"]
+__all__ = ["node_classification", "graph_property", "ogb_task_type", "set_function", "set_outputs"]
 
 
 def _mask(data, name: str) -> Tensor:
@@ -149,3 +149,66 @@ def graph_property(dataset, split: Dict[str, Tensor], evaluator, batch_size: int
         return out
 
     return loader, loss_fn, evaluate
+
+
+def set_function(train, val, num_classes: int, target: str = "bits", encoding: str = "bits",
+                 batch_size: int = 128, seed: int = 0):
+    """A set function to learn from :class:`gnnagg.datasets.synthetic.SetBatch`
+    sets with a :class:`gnnagg.models.SetModel`: ``(train_data, loss_fn,
+    evaluate, accuracy)``, where ``evaluate`` gives ``val_acc`` and
+    ``accuracy(model, sets)`` scores other sets (e.g. larger test sets).
+
+    Args:
+        train, val: the training and validation sets.
+        num_classes: how many labels there are.
+        target: ``'bits'`` (one logit per bit of the label, right only when
+            every bit is, as PyG's example for the LCM paper) or ``'class'``
+            (a softmax over the labels).
+        encoding: ``'bits'`` (the model reads each element's bits) or
+            ``'embedding'`` (its value, for a learned embedding).
+    """
+    import math
+
+    from ..datasets.synthetic import int_to_bits
+    from .engine import IndexBatches
+
+    if target not in ("bits", "class"):
+        raise ValueError(f"target must be 'bits' or 'class' (got {target!r})")
+    if encoding not in ("bits", "embedding"):
+        raise ValueError(f"encoding must be 'bits' or 'embedding' (got {encoding!r})")
+    nbits = max(1, math.ceil(math.log2(num_classes)))
+    weights = 1 << torch.arange(nbits - 1, -1, -1)
+
+    def forward(model, sets) -> Tensor:
+        x = sets.bit_features() if encoding == "bits" else sets.values
+        return model(x, sets.index, dim_size=sets.num_sets)
+
+    def loss_of(out: Tensor, y: Tensor) -> Tensor:
+        if target == "class":
+            return F.cross_entropy(out, y)
+        return F.binary_cross_entropy_with_logits(out, int_to_bits(y, nbits))
+
+    def predict(out: Tensor) -> Tensor:
+        return out.argmax(-1) if target == "class" else ((out > 0).long() * weights).sum(-1)
+
+    def loss_fn(model, positions):
+        sets = train.select(positions)
+        return loss_of(forward(model, sets), sets.y), sets.num_sets
+
+    def accuracy(model, sets) -> float:
+        parts = sets if isinstance(sets, (list, tuple)) else [sets]
+        pred = torch.cat([predict(forward(model, s)) for s in parts])
+        return M.accuracy(torch.cat([s.y for s in parts]), pred)
+
+    def evaluate(model) -> Dict[str, float]:
+        return {"val_acc": accuracy(model, val)}
+
+    batches = IndexBatches(train.num_sets, batch_size, shuffle=True, seed=seed)
+    return batches, loss_fn, evaluate, accuracy
+
+
+def set_outputs(num_classes: int, target: str = "bits") -> int:
+    """The model outputs :func:`set_function` expects for ``num_classes``."""
+    import math
+
+    return num_classes if target == "class" else max(1, math.ceil(math.log2(num_classes)))
