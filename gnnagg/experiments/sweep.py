@@ -11,7 +11,9 @@ aggregator, and a budget:
                     gnnagg.datasets.load_citation knows (CS, Computers, ...)
   graph property    ogbg-molesol/gin, ogbg-molfreesolv/gin, ogbg-molhiv/gin,
                     or any ogbg-* name (OGB's GIN, OGB's evaluator)
-  heterogeneous     ACM/latte (also DBLP, IMDB)
+  heterogeneous     ACM/latte (also DBLP, IMDB): LATTE with first-order
+                    relations (LATTE-1); a learned aggregator on LATTE-2's
+                    composed relations costs ~40 s and 7 GB per epoch on ACM
   your own          FILE.py:NAME, a list of gnnagg.sweeps.Task objects (or a
                     function returning one)
 
@@ -58,13 +60,15 @@ BUDGETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         "set": dict(train_sets=1024, epochs=3, test_size=128, test_sets=128, val_sets=128),
         "node": dict(epochs=30, patience=0, hidden=32),
         "graph": dict(epochs=2, subset=256, hidden=32, layers=2),
-        "hetero": dict(epochs=8, patience=0, hidden=32),
+        "hetero": dict(epochs=8, patience=0, hidden=32, layers=1),
     },
     "full": {
         "set": dict(train_sets=16384, epochs=10, test_size=512, test_sets=256),
         "node": dict(epochs=200, patience=50, hidden=64),
         "graph": dict(epochs=30, hidden=64, layers=3),
-        "hetero": dict(epochs=100, patience=30, hidden=64),
+        # LATTE-1 (first-order relations): with a learned aggregator, LATTE-2's
+        # composed paper-subject-paper relation costs ~40 s and 7 GB per epoch.
+        "hetero": dict(epochs=100, patience=30, hidden=64, layers=1),
     },
 }
 #: Per benchmark changes to its kind's budget (molhiv's 32,901 training

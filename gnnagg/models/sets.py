@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.nn import Embedding, Linear, ReLU, Sequential
 from torch_geometric.nn.aggr import Aggregation
 
-from ..aggr import resolve
+from ..aggr import aggregated_width, resolve
 
 __all__ = ["SetModel"]
 
@@ -71,7 +71,9 @@ class SetModel(torch.nn.Module):
         self.aggr = resolve(aggr, channels=hidden_channels, **(aggr_kwargs or {}))
         if self.aggr is None:
             raise ValueError("SetModel needs an aggregator (got None)")
-        self.decoder = Sequential(Linear(hidden_channels, hidden_channels), ReLU(),
+        # A list of aggregators concatenates: the decoder takes that width.
+        self.decoder = Sequential(Linear(aggregated_width(self.aggr, hidden_channels),
+                                         hidden_channels), ReLU(),
                                   Linear(hidden_channels, out_channels))
 
     def reset_parameters(self) -> None:

@@ -347,7 +347,7 @@ class HeteroTask(Task):
 
     def __post_init__(self) -> None:
         if not self.name:
-            self.name = f"{self.dataset}/latte"
+            self.name = f"{self.dataset}/latte-{self.layers}"
 
     def settings(self) -> Dict[str, Any]:
         return _fields(self)

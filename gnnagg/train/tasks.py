@@ -196,7 +196,7 @@ def set_function(train, val, num_classes: int, target: str = "bits", encoding: s
         return loss_of(forward(model, sets), sets.y), sets.num_sets
 
     def accuracy(model, sets) -> float:
-        parts = sets if isinstance(sets, (list, tuple)) else [sets]
+        parts = sets if isinstance(sets, list) else [sets]  # (a SetBatch is a tuple)
         pred = torch.cat([predict(forward(model, s)) for s in parts])
         return M.accuracy(torch.cat([s.y for s in parts]), pred)
 
