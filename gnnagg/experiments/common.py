@@ -60,7 +60,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: Type[C],
             default = None
         shown = defaults.get(f.name, _default_text(default))
         help_ = f.metadata.get("help", "")
-        help_ = f"{help_} (default: {shown})".strip()
+        if "(default:" not in help_:
+            help_ = f"{help_} (default: {shown})".strip()
         origin = typing.get_origin(tp)
         is_list = origin in (list, tuple) or (
             origin is typing.Union and any(
