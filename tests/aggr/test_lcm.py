@@ -12,7 +12,7 @@ def pyg_twin(ours: LCMAggregation) -> pyg_aggr.LCMAggregation:
     pyg = pyg_aggr.LCMAggregation(ours.in_channels, ours.out_channels, project=ours.project)
     if ours.project:
         pyg.lin.load_state_dict(ours.lin.state_dict())
-    pyg.gru_cell.load_state_dict(ours.op.cell.state_dict())
+    pyg.gru_cell.load_state_dict(ours.gru_cell.state_dict())
     return pyg
 
 
@@ -84,7 +84,7 @@ def test_associativity_regulariser():
     loss = regularization_loss(model)
     assert loss.item() > 0 and loss.requires_grad
     loss.backward()
-    assert aggr.op.cell.weight_hh.grad.abs().sum() > 0
+    assert aggr.gru_cell.weight_hh.grad.abs().sum() > 0
     aggr.eval()
     aggr(x, index)
     assert regularization_loss(model).item() == 0.0  # only while training
@@ -111,7 +111,9 @@ def test_shuffle_only_in_training():
 def test_depth_and_repr():
     aggr = LCMAggregation(4, 8)
     assert [aggr.depth(d) for d in (1, 2, 16, 17, 1000)] == [0, 1, 4, 5, 10]
-    assert repr(aggr) == "LCMAggregation(4, 8, project=True, operator='gru', activation='relu')"
+    assert repr(aggr) == "LCMAggregation(4, 8, project=True)"  # PyG's repr
+    assert repr(LCMAggregation(4, 4, operator="mlp", activation="tanh")) == \
+        "LCMAggregation(4, 4, project=True, operator='mlp', activation='tanh')"
     assert LCMAggregation(4, 4, project=False).activation == "none"
 
 
@@ -136,7 +138,21 @@ def test_multidimensional_messages():
     out = aggr(x, torch.tensor([0, 0, 1, 1, 1]), dim=0)
     assert out.shape == (2, 2, 3)
     with pytest.raises(ValueError, match="first dimension"):
-        aggr(x, torch.tensor([0, 1, 1]), dim=1)
+        aggr(torch.randn(2, 5, 2, 3), torch.tensor([0, 1, 1, 1, 1]), dim=1)
+
+
+def test_static_graph_batches_reduce_independently():
+    # PyG's node_dim=-2 layers on a static graph pass (batch, E, F) messages.
+    torch.manual_seed(0)
+    aggr = LCMAggregation(6, 4).eval()
+    x = torch.randn(3, 5, 6)
+    index = torch.tensor([2, 0, 2, 2, 0])
+    out = aggr(x, index, dim_size=4)
+    assert out.shape == (3, 4, 4)
+    for b in range(3):
+        torch.testing.assert_close(out[b], aggr(x[b], index, dim_size=4))
+    ptr = torch.tensor([0, 2, 2, 5])
+    torch.testing.assert_close(aggr(x, ptr=ptr)[1], aggr(x[1], ptr=ptr))
 
 
 def test_gradcheck_and_compile():

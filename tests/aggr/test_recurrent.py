@@ -20,7 +20,7 @@ def test_matches_pyg_per_node_alone(ours_cls, pyg_cls, attr):
     torch.manual_seed(0)
     ours = ours_cls(6, 5).eval()
     pyg = pyg_cls(6, 5)
-    getattr(pyg, attr).load_state_dict(ours.rnn.state_dict())
+    pyg.load_state_dict(ours.state_dict())  # the same parameter names
     degrees = [3, 10, 1, 0, 7, 16]
     x, index, _ = random_segments(degrees, 6)
     out = ours(x, index, dim_size=len(degrees))
@@ -53,12 +53,12 @@ def test_cell_step_matches_torch():
     torch.manual_seed(0)
     gru = GRUAggregation(3, 4)
     cell = torch.nn.GRUCell(3, 4)
-    cell.load_state_dict({k.replace("_l0", ""): v for k, v in gru.rnn.state_dict().items()})
+    cell.load_state_dict({k.replace("_l0", ""): v for k, v in gru.gru.state_dict().items()})
     x, h = torch.randn(5, 3), torch.randn(5, 4)
     torch.testing.assert_close(gru._cell(x, h), cell(x, h))
     lstm = LSTMAggregation(3, 4)
     lcell = torch.nn.LSTMCell(3, 4)
-    lcell.load_state_dict({k.replace("_l0", ""): v for k, v in lstm.rnn.state_dict().items()})
+    lcell.load_state_dict({k.replace("_l0", ""): v for k, v in lstm.lstm.state_dict().items()})
     c = torch.randn(5, 4)
     for a, b in zip(lstm._cell(x, (h, c)), lcell(x, (h, c))):
         torch.testing.assert_close(a, b)
