@@ -42,10 +42,11 @@ class SegmentAggregation(Aggregation):
     * ``torch.compile``: the ragged reduction (data-dependent loop counts)
       runs eagerly behind one graph break, so graphs of varying shape never
       trigger recompilation;
-    * ``torch.export``: a static-shape formulation whose loop count is a
-      bound on the neighbourhood size: ``max_num_elements`` (argument or
-      attribute), else the number of elements (fixed in a static-shape
-      export); a larger neighbourhood at run time is an error, never dropped;
+    * ``torch.export`` (and ``torch.jit.trace``): a static-shape formulation
+      whose loop count is a bound on the neighbourhood size:
+      ``max_num_elements`` (argument or attribute), else the number of
+      elements (fixed in a static-shape export); a larger neighbourhood at
+      run time is an error, never dropped;
     * ``torch.jit.script``: a scriptable path (GRU and LSTM).
 
     ``max_num_elements`` is never needed eagerly and never drops elements.
@@ -100,7 +101,7 @@ class SegmentAggregation(Aggregation):
     def _forward_python(self, x: Tensor, index: Optional[Tensor], ptr: Optional[Tensor],
                         dim_size: Optional[int], dim: int,
                         max_num_elements: Optional[int]) -> Tensor:
-        if torch.compiler.is_exporting():
+        if torch.compiler.is_exporting() or torch.jit.is_tracing():
             return self._forward_bounded(x, index, ptr, dim_size, dim, max_num_elements)
         if torch.compiler.is_compiling():
             return _run_eagerly(self, x, index, ptr, dim_size, dim)
@@ -123,7 +124,7 @@ class SegmentAggregation(Aggregation):
                          dim_size: Optional[int], dim: int,
                          max_num_elements: Optional[int]) -> Tensor:
         if ptr is None and index is not None and dim_size is None:
-            raise ValueError(f"{type(self).__name__} under torch.export needs 'dim_size' "
+            raise ValueError(f"{type(self).__name__} under torch.export/trace needs 'dim_size' "
                              f"with 'index' (the number of segments is a shape)")
         rows, ptr, batch, trailing = static_segments(x, index, ptr, dim_size, dim)
         self._check_features(rows, x)
@@ -132,7 +133,7 @@ class SegmentAggregation(Aggregation):
             bound = x.size(dim)  # no neighbourhood has more elements than all of them
             if not isinstance(bound, int):
                 raise ValueError(
-                    f"{type(self).__name__} under torch.export with a dynamic number of "
+                    f"{type(self).__name__} under torch.export/trace with a dynamic number of "
                     f"elements needs a bound on the neighbourhood size: set "
                     f"max_num_elements (constructor argument or attribute)")
         counts = ptr[1:] - ptr[:-1]

@@ -23,6 +23,8 @@ class GRUPairOperator(GRUCell):
     :class:`LCMAggregation` holds it where PyG holds its ``gru_cell``.
     """
 
+    __jit_unused_properties__ = ["cell"]
+
     def __init__(self, channels: int, bias: bool = True) -> None:
         super().__init__(channels, channels, bias=bias)
 
@@ -31,6 +33,7 @@ class GRUPairOperator(GRUCell):
         """The cell itself (older gnnagg versions held it as ``.cell``)."""
         return self
 
+    @torch.jit.unused  # scripted LCM calls gru_pair_plain on the weights instead
     def forward(self, a: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
         if torch.compiler.is_compiling() or plain_autograd_required():
             return gru_pair_plain(a, b, self.weight_ih, self.weight_hh, self.bias_ih,
@@ -112,7 +115,16 @@ class MLPPairOperator(torch.nn.Module):
 #: :class:`LCMAggregation` (PyG's ``gru_cell`` for the GRU operator).
 OPERATORS = {"gru": GRUPairOperator, "mlp": MLPPairOperator}
 OPERATOR_ATTRIBUTES = {"gru": "gru_cell", "mlp": "mlp"}
-ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "none": lambda h: h}
+ACTIVATIONS = ("relu", "tanh", "none")
+
+
+def _rounds(bound: int) -> int:
+    """Tree rounds for segments of up to ``bound`` elements (scriptable
+    :func:`gnnagg.ops.tree_depth`)."""
+    rounds = 0
+    while (1 << rounds) < bound:
+        rounds += 1
+    return rounds
 
 
 class LCMAggregation(SegmentAggregation):
@@ -249,7 +261,11 @@ class LCMAggregation(SegmentAggregation):
         r""":math:`\sigma(\mathbf{W}\mathbf{x} + \mathbf{b})`, the leaves of the tree."""
         if self.lin is not None:
             x = self.lin(x)
-        return ACTIVATIONS[self.activation](x)
+        if self.activation == "relu":
+            return torch.relu(x)
+        if self.activation == "tanh":
+            return torch.tanh(x)
+        return x
 
     def reduce_segments(self, x: Tensor, ptr: Tensor) -> Tensor:
         h = self.leaves(x)
@@ -267,12 +283,27 @@ class LCMAggregation(SegmentAggregation):
         return out
 
     def _reduce_bounded(self, x: Tensor, ptr: Tensor, bound: int) -> Tensor:
-        """The same tree, kept in place: in round r the element at position
+        return self._tree_in_place(self.leaves(x), ptr, _rounds(bound))
+
+    def _reduce_script(self, x: Tensor, ptr: Tensor) -> Tensor:
+        counts = ptr[1:] - ptr[:-1]
+        bound = int(counts.max()) if counts.numel() > 0 else 0
+        return self._tree_in_place(self.leaves(x), ptr, _rounds(bound))
+
+    def _pair(self, a: Tensor, b: Tensor) -> Tensor:
+        """The operator in plain ops (static-shape and TorchScript paths)."""
+        if hasattr(self, "gru_cell"):
+            c = self.gru_cell
+            return gru_pair_plain(a, b, c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh)
+        return self.mlp(a, b)
+
+    def _tree_in_place(self, h: Tensor, ptr: Tensor, rounds: int) -> Tensor:
+        """The tree with static shapes: in round r the element at position
         ``p`` (a multiple of ``2^(r+1)``) of a segment merges with the one at
         ``p + 2^r`` when that exists, which pairs exactly as
         :func:`gnnagg.ops.tree_reduce` does; every row takes part in every
-        round and ``torch.where`` keeps the merges that exist."""
-        h = self.leaves(x)
+        round and ``torch.where`` keeps the merges that exist. Costs
+        ``rounds`` operator calls per element instead of about one."""
         num, channels = ptr.numel() - 1, h.size(1)
         counts = ptr[1:] - ptr[:-1]
         identity = self.identity.to(h.dtype).expand(num, channels)
@@ -283,10 +314,10 @@ class LCMAggregation(SegmentAggregation):
         pos = rows - ptr[:-1].index_select(0, seg)
         count = counts.index_select(0, seg)
         stride = 1
-        for _ in range(tree_depth(bound)):
+        for _ in range(rounds):
             partner = (rows + stride).clamp(max=h.size(0) - 1)
             merge = (pos % (2 * stride) == 0) & (pos + stride < count)
-            h = torch.where(merge.unsqueeze(1), self.op(h, h.index_select(0, partner)), h)
+            h = torch.where(merge.unsqueeze(1), self._pair(h, h.index_select(0, partner)), h)
             stride *= 2
         first = h.index_select(0, ptr[:-1].clamp(max=h.size(0) - 1))
         return torch.where((counts > 0).unsqueeze(1), first, identity)
