@@ -131,6 +131,8 @@ class SegmentAggregation(Aggregation):
         bound = max_num_elements if max_num_elements is not None else self.max_num_elements
         if bound is None:
             bound = x.size(dim)  # no neighbourhood has more elements than all of them
+            if torch.jit.is_tracing():
+                bound = int(bound)  # the trace records this graph's size; see the assert
             if not isinstance(bound, int):
                 raise ValueError(
                     f"{type(self).__name__} under torch.export/trace with a dynamic number of "
