@@ -1,10 +1,10 @@
 """Single-layer GRU and LSTM over packed (time-major, shrinking) batches.
 
-The fast path is a pair of ``autograd.Function`` subclasses with hand-written
-backward passes (backpropagation through time over the same shrinking
-batches). :func:`packed_gru` and :func:`packed_lstm` choose it, or the same
-arithmetic in plain differentiable ops where the hand-written passes cannot
-serve (see :mod:`gnnagg.aggr._autograd`).
+Two ``autograd.Function`` subclasses with hand-written backward passes
+(backpropagation through time over the same shrinking batches); when a
+higher-order graph is asked for, their backward passes differentiate the same
+arithmetic in plain ops (:func:`packed_gru_plain`, :func:`packed_lstm_plain`;
+see :mod:`gnnagg.aggr._autograd`).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._autograd import plain_autograd_required, recompute_grads
+from ._autograd import recompute_grads
 from ._gru import gru_half, gru_half_backward
 
 
@@ -225,15 +225,11 @@ def packed_lstm_plain(data: Tensor, batch_sizes: List[int], w_ih: Tensor, w_hh: 
 
 def packed_gru(data: Tensor, batch_sizes: List[int], w_ih: Tensor, w_hh: Tensor,
                b_ih: Optional[Tensor], b_hh: Optional[Tensor]) -> Tensor:
-    """Hidden state of every packed element (the fast path where it can serve)."""
-    if plain_autograd_required():
-        return packed_gru_plain(data, batch_sizes, w_ih, w_hh, b_ih, b_hh)
+    """Hidden state of every packed element."""
     return _PackedGRU.apply(data, batch_sizes, w_ih, w_hh, b_ih, b_hh)
 
 
 def packed_lstm(data: Tensor, batch_sizes: List[int], w_ih: Tensor, w_hh: Tensor,
                 b_ih: Optional[Tensor], b_hh: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
     """Hidden and cell state of every packed element."""
-    if plain_autograd_required():
-        return packed_lstm_plain(data, batch_sizes, w_ih, w_hh, b_ih, b_hh)
     return _PackedLSTM.apply(data, batch_sizes, w_ih, w_hh, b_ih, b_hh)

@@ -4,10 +4,12 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from ..ops.ragged import pack_layout
+from ._autograd import plain_autograd_required
 from ._gru import gru_cell, lstm_cell
 from ._packed import packed_gru, packed_lstm
 from .base import SegmentAggregation
@@ -105,8 +107,51 @@ class _RecurrentAggregation(SegmentAggregation):
 
     def _run(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
         """(packed hidden states of every step, final state as nn.RNN gives it)."""
+        if plain_autograd_required():
+            return self._run_plain(data, batch_sizes, lengths)
         states, final = self.rnn(PackedSequence(data, batch_sizes))
         return states.data, final
+
+    def _run_plain(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
+        """:meth:`_run` in plain differentiable ops, layer by layer (under
+        ``torch.func`` transforms, which torch's packed RNN kernels do not
+        support)."""
+        steps = batch_sizes.tolist()
+        inp, state = data, None
+        for layer in range(self.rnn.num_layers):
+            weights = self._layer_weights(layer)
+            state = self._zero_state(data, steps[0])
+            outs: List = []
+            off = 0
+            for b in steps:
+                state = self._cell(inp[off:off + b], self._head(state, b), weights)
+                outs.append(state)
+                off += b
+            inp = self._between_layers(torch.cat([self._output(o) for o in outs]), layer)
+        final = self._stack_final([self._packed_final(outs, i, batch_sizes, lengths)
+                                   for i in range(self._state_size())])
+        return inp, final
+
+    def _between_layers(self, h: Tensor, layer: int) -> Tensor:
+        """torch.nn.GRU/LSTM's dropout on the outputs of all but the last layer."""
+        if layer + 1 < self.rnn.num_layers and self.rnn.dropout > 0:
+            return F.dropout(h, self.rnn.dropout, self.training)
+        return h
+
+    def _packed_final(self, outs: List, part: int, batch_sizes: Tensor, lengths: Tensor) -> Tensor:
+        states = torch.cat([o[part] if isinstance(o, tuple) else o for o in outs])
+        return _packed_last(states, batch_sizes, lengths).unsqueeze(0)
+
+    def _state_size(self) -> int:
+        return 1
+
+    @staticmethod
+    def _stack_final(parts: List[Tensor]):
+        return parts[0]
+
+    @staticmethod
+    def _head(state, b: int):
+        return state[:b]
 
     def _reduce_bounded(self, x: Tensor, ptr: Tensor, bound: int) -> Tensor:
         """Every segment steps ``bound`` times; a finished segment keeps its
@@ -123,7 +168,7 @@ class _RecurrentAggregation(SegmentAggregation):
             for layer in range(num_layers):
                 new = self._cell(inp, state[layer], weights[layer])
                 state[layer] = self._where(active, new, state[layer])
-                inp = self._output(state[layer])
+                inp = self._between_layers(self._output(state[layer]), layer)
         return self._output(state[-1])
 
     @staticmethod
@@ -203,7 +248,7 @@ class GRUAggregation(_RecurrentAggregation):
 
     def _run(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
         r = self.rnn
-        if r.num_layers != 1:
+        if r.num_layers != 1 or plain_autograd_required():
             return super()._run(data, batch_sizes, lengths)
         w_ih, w_hh, b_ih, b_hh, _ = self._layer_weights(0)
         states = packed_gru(data, batch_sizes.tolist(), w_ih, w_hh, b_ih, b_hh)
@@ -261,7 +306,7 @@ class LSTMAggregation(_RecurrentAggregation):
 
     def _run(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
         r = self.rnn
-        if r.num_layers != 1 or r.proj_size:
+        if r.num_layers != 1 or r.proj_size or plain_autograd_required():
             return super()._run(data, batch_sizes, lengths)
         w_ih, w_hh, b_ih, b_hh, _ = self._layer_weights(0)
         h_all, c_all = packed_lstm(data, batch_sizes.tolist(), w_ih, w_hh, b_ih, b_hh)
@@ -280,6 +325,17 @@ class LSTMAggregation(_RecurrentAggregation):
     @staticmethod
     def _hidden(final):
         return final[0]
+
+    def _state_size(self) -> int:
+        return 2
+
+    @staticmethod
+    def _stack_final(parts: List[Tensor]):
+        return parts[0], parts[1]
+
+    @staticmethod
+    def _head(state, b: int):
+        return state[0][:b], state[1][:b]
 
     def _zero_state(self, x: Tensor, n: int) -> Tuple[Tensor, Tensor]:
         return x.new_zeros(n, self.out_width), x.new_zeros(n, self.out_channels)
