@@ -18,6 +18,7 @@ class Segments(NamedTuple):
     dim_size: int       # S: segments (times the batch size of a static graph)
     batch: List[int]    # leading batch shape of a static graph ([] if none)
     trailing: List[int]  # feature shape that was flattened into F
+    num: int            # segments per batch entry (the output's dim_size)
 
 
 class SegmentAggregation(Aggregation):
@@ -47,7 +48,9 @@ class SegmentAggregation(Aggregation):
       ``max_num_elements`` (argument or attribute), else the number of
       elements (fixed in a static-shape export); a larger neighbourhood at
       run time is an error, never dropped;
-    * ``torch.jit.script``: a scriptable path (GRU and LSTM).
+    * ``torch.jit.script``: a scriptable path (GRU and LSTM through
+      ``torch.nn.GRU``/``LSTM`` on packed sequences, LCM through the
+      static-shape tree with a bound taken from the data).
 
     ``max_num_elements`` is never needed eagerly and never drops elements.
 
@@ -79,8 +82,8 @@ class SegmentAggregation(Aggregation):
                 dim_size: Optional[int] = None, dim: int = -2,
                 max_num_elements: Optional[int] = None) -> Tensor:
         if torch.jit.is_scripting():
-            rows, ptr, batch, trailing = static_segments(x, index, ptr, dim_size, dim)
-            return restore_layout(self._reduce_script(rows, ptr), batch, trailing)
+            rows, ptr, batch, trailing, num = static_segments(x, index, ptr, dim_size, dim)
+            return restore_layout(self._reduce_script(rows, ptr), batch, trailing, num)
         return self._forward_python(x, index, ptr, dim_size, dim, max_num_elements)
 
     # What subclasses implement: (R, F) rows grouped by ``ptr`` -> (S, F_out).
@@ -117,7 +120,8 @@ class SegmentAggregation(Aggregation):
                 return self._forward_eager(x.float(), index, ptr, dim_size, dim)
         seg = self.segments(x, index, ptr, dim_size, dim)
         self._check_features(seg.x, x)
-        return restore_layout(self.reduce_segments(seg.x, seg.ptr), seg.batch, seg.trailing)
+        return restore_layout(self.reduce_segments(seg.x, seg.ptr), seg.batch, seg.trailing,
+                              seg.num)
 
     @torch.jit.unused
     def _forward_bounded(self, x: Tensor, index: Optional[Tensor], ptr: Optional[Tensor],
@@ -126,7 +130,7 @@ class SegmentAggregation(Aggregation):
         if ptr is None and index is not None and dim_size is None:
             raise ValueError(f"{type(self).__name__} under torch.export/trace needs 'dim_size' "
                              f"with 'index' (the number of segments is a shape)")
-        rows, ptr, batch, trailing = static_segments(x, index, ptr, dim_size, dim)
+        rows, ptr, batch, trailing, num = static_segments(x, index, ptr, dim_size, dim)
         self._check_features(rows, x)
         bound = max_num_elements if max_num_elements is not None else self.max_num_elements
         if bound is None:
@@ -141,7 +145,7 @@ class SegmentAggregation(Aggregation):
         counts = ptr[1:] - ptr[:-1]
         torch._assert_async((counts <= bound).all(),
                             f"a neighbourhood has more than max_num_elements={bound} elements")
-        return restore_layout(self._reduce_bounded(rows, ptr, bound), batch, trailing)
+        return restore_layout(self._reduce_bounded(rows, ptr, bound), batch, trailing, num)
 
     def _check_features(self, rows: Tensor, x: Tensor) -> None:
         expected = getattr(self, "in_channels", None)
@@ -187,10 +191,11 @@ class SegmentAggregation(Aggregation):
                 index = torch.zeros(n, dtype=torch.long, device=x.device)
             index = _checked_index(index, n, dim_size)
             perm, ptr, dim_size = sort_segments(index, dim_size, shuffle=shuffle)
+        num = ptr.numel() - 1
         perm, ptr = lift_batch(perm, ptr, n, batch)
         if perm is not None:
             rows = rows.index_select(0, perm)
-        return Segments(rows, ptr, ptr.numel() - 1, batch, trailing)
+        return Segments(rows, ptr, ptr.numel() - 1, batch, trailing, num)
 
     def depth(self, max_degree: int) -> int:
         """Sequential steps needed for a neighbourhood of ``max_degree``."""
@@ -232,8 +237,10 @@ def _rows(x: Tensor, dim: int) -> Tuple[Tensor, List[int], List[int]]:
     """``x`` as (R, F) rows: ``(E, *F)`` flattens the features; a static
     graph's ``(*B, E, F)`` stacks its batch entries (batch-major)."""
     if dim == 0:
-        return x.reshape(x.size(0), _prod(list(x.shape[1:]))), [], list(x.shape[1:])
-    batch = list(x.shape[:dim])
+        trailing: List[int] = list(x.shape[1:])
+        no_batch: List[int] = []
+        return x.reshape(x.size(0), _prod(trailing)), no_batch, trailing
+    batch: List[int] = list(x.shape[:dim])
     return x.reshape(_prod(batch) * x.size(dim), x.size(-1)), batch, [x.size(-1)]
 
 
@@ -261,9 +268,10 @@ def lift_batch(perm: Optional[Tensor], ptr: Tensor, n: int,
 
 def static_segments(x: Tensor, index: Optional[Tensor], ptr: Optional[Tensor],
                     dim_size: Optional[int], dim: int
-                    ) -> Tuple[Tensor, Tensor, List[int], List[int]]:
+                    ) -> Tuple[Tensor, Tensor, List[int], List[int], int]:
     """Grouping with static shapes and no validation of values (TorchScript,
-    ``torch.export``): ``(rows, ptr, batch, trailing)``. ``ptr`` wins when
+    ``torch.export``): ``(rows, ptr, batch, trailing, num)`` as in
+    :class:`Segments`. ``ptr`` wins when
     given; ``index`` is sorted stably and counted into ``dim_size`` bins."""
     if dim < 0:
         dim = dim + x.dim()
@@ -271,14 +279,7 @@ def static_segments(x: Tensor, index: Optional[Tensor], ptr: Optional[Tensor],
         raise ValueError("aggregation over the first dimension (dim=0) or over dim=-2 "
                          "of a static graph's (*batch, E, F) input")
     n = x.size(dim)
-    if dim == 0:
-        batch: List[int] = []
-        trailing: List[int] = list(x.shape[1:])
-        rows = x.reshape(n, _prod(trailing))
-    else:
-        batch = list(x.shape[:dim])
-        trailing = [x.size(-1)]
-        rows = x.reshape(_prod(batch) * n, x.size(-1))
+    rows, batch, trailing = _rows(x, dim)
     perm: Optional[Tensor] = None
     if ptr is None:
         if index is None:
@@ -292,16 +293,17 @@ def static_segments(x: Tensor, index: Optional[Tensor], ptr: Optional[Tensor],
         ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
     else:
         ptr = ptr.long()
+    num = ptr.numel() - 1
     perm, ptr = lift_batch(perm, ptr, n, batch)
     if perm is not None:
         rows = rows.index_select(0, perm)
-    return rows, ptr, batch, trailing
+    return rows, ptr, batch, trailing, num
 
 
-def restore_layout(out: Tensor, batch: List[int], trailing: List[int]) -> Tensor:
+def restore_layout(out: Tensor, batch: List[int], trailing: List[int], num: int) -> Tensor:
     """(S, F_out) back to the input's layout (see :func:`_rows`)."""
     if len(batch) > 0:
-        return out.view(batch + [-1, out.size(-1)])
+        return out.view(batch + [num, out.size(-1)])
     if len(trailing) > 1:
         lead = trailing[:-1]
         return out.view([out.size(0)] + lead + [out.size(1) // _prod(lead)])

@@ -61,6 +61,7 @@ def test_static_graph_input(make):
     torch.testing.assert_close(out[1, 2], aggr(x[1, 2], index, dim_size=4))
     ptr = torch.tensor([0, 2, 6])
     torch.testing.assert_close(aggr(x, ptr=ptr)[0, 1], aggr(x[0, 1], ptr=ptr))
+    assert aggr(x[:0], index, dim_size=4).shape == (0, 3, 4, 4)  # an empty batch
 
 
 def test_max_num_elements_is_validated_and_never_drops_eagerly():

@@ -4,9 +4,9 @@ two CPU processes (gloo), two steps on batches without isolated nodes, where
 the learned identity of empty neighbourhoods is not needed. DDP requires a
 gradient for every parameter in every step; PyG's LCM has no identity and
 trains under the same script."""
-import multiprocessing
 import os
 
+import pytest
 import torch
 
 from gnnagg.aggr import LCMAggregation
@@ -44,14 +44,14 @@ def _worker(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two fresh processes import torch and PyG
 def test_ddp_trains_lcm_with_default_settings(tmp_path):
     torch.manual_seed(0)
     initial = _initial_state()
-    # fork where there is one: the children need not import torch and PyG again.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    torch.multiprocessing.start_processes(
-        _worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True,
-        start_method=method)
+    # spawn, not fork: a fork after torch.compile (or any thread) started in
+    # this process can deadlock the children.
+    torch.multiprocessing.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path)),
+                                nprocs=2, join=True)
     states = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     for key in initial:
         # Gradients were averaged across the processes: identical replicas.
