@@ -80,7 +80,7 @@ class _RecurrentAggregation(SegmentAggregation):
         self.rnn.reset_parameters()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        # gnnagg < 0.2 called the recurrent module 'rnn'; PyG calls it gru/lstm.
+        # older gnnagg versions called the recurrent module 'rnn'; PyG calls it gru/lstm.
         old = prefix + "rnn."
         for key in [k for k in state_dict if k.startswith(old)]:
             state_dict[prefix + self.rnn_name + "." + key[len(old):]] = state_dict.pop(key)
@@ -117,7 +117,7 @@ class _RecurrentAggregation(SegmentAggregation):
         ``torch.func`` transforms, which torch's packed RNN kernels do not
         support)."""
         steps = batch_sizes.tolist()
-        inp, state = data, None
+        inp, outs = data, []
         for layer in range(self.rnn.num_layers):
             weights = self._layer_weights(layer)
             state = self._zero_state(data, steps[0])
@@ -128,9 +128,7 @@ class _RecurrentAggregation(SegmentAggregation):
                 outs.append(state)
                 off += b
             inp = self._between_layers(torch.cat([self._output(o) for o in outs]), layer)
-        final = self._stack_final([self._packed_final(outs, i, batch_sizes, lengths)
-                                   for i in range(self._state_size())])
-        return inp, final
+        return inp, self._final(outs, batch_sizes, lengths)
 
     def _between_layers(self, h: Tensor, layer: int) -> Tensor:
         """torch.nn.GRU/LSTM's dropout on the outputs of all but the last layer."""
@@ -138,16 +136,11 @@ class _RecurrentAggregation(SegmentAggregation):
             return F.dropout(h, self.rnn.dropout, self.training)
         return h
 
-    def _packed_final(self, outs: List, part: int, batch_sizes: Tensor, lengths: Tensor) -> Tensor:
-        states = torch.cat([o[part] if isinstance(o, tuple) else o for o in outs])
-        return _packed_last(states, batch_sizes, lengths).unsqueeze(0)
-
-    def _state_size(self) -> int:
-        return 1
-
     @staticmethod
-    def _stack_final(parts: List[Tensor]):
-        return parts[0]
+    def _final(outs: List, batch_sizes: Tensor, lengths: Tensor):
+        """Each segment's last state from the per-step states, shaped as
+        torch.nn.GRU's final state of one layer."""
+        return _packed_last(torch.cat(outs), batch_sizes, lengths).unsqueeze(0)
 
     @staticmethod
     def _head(state, b: int):
@@ -326,12 +319,10 @@ class LSTMAggregation(_RecurrentAggregation):
     def _hidden(final):
         return final[0]
 
-    def _state_size(self) -> int:
-        return 2
-
     @staticmethod
-    def _stack_final(parts: List[Tensor]):
-        return parts[0], parts[1]
+    def _final(outs: List, batch_sizes: Tensor, lengths: Tensor):
+        return tuple(_packed_last(torch.cat([o[i] for o in outs]), batch_sizes, lengths)
+                     .unsqueeze(0) for i in (0, 1))
 
     @staticmethod
     def _head(state, b: int):

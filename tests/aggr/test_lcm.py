@@ -219,7 +219,7 @@ def test_loads_pyg_and_older_gnnagg_checkpoints():
     for i in range(3):
         alone = pyg(x[index == i], torch.zeros(int((index == i).sum()), dtype=torch.long))
         torch.testing.assert_close(ours(x, index, dim_size=3)[i:i + 1], alone)
-    # gnnagg < 0.2 held the operator as 'op' (the GRU cell as 'op.cell').
+    # older gnnagg versions held the operator as 'op' (the GRU cell as 'op.cell').
     old = {k.replace("gru_cell.", "op.cell."): v for k, v in ours.state_dict().items()}
     again = LCMAggregation(6, 5)
     again.load_state_dict(old)

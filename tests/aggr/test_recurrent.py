@@ -111,7 +111,7 @@ def test_loads_pyg_and_older_gnnagg_checkpoints(ours_cls, pyg_cls, attr):
     for i in range(3):
         alone = pyg(x[index == i], torch.zeros(int((index == i).sum()), dtype=torch.long))
         torch.testing.assert_close(out[i:i + 1], alone)
-    # gnnagg < 0.2 named the module 'rnn'; that name still reaches it.
+    # older gnnagg versions named the module 'rnn'; that name still reaches it.
     old = {k.replace(f"{attr}.", "rnn."): v for k, v in ours.state_dict().items()}
     again = ours_cls(6, 5)
     again.load_state_dict(old)
