@@ -136,15 +136,109 @@ def assert_gradcheck(aggr: Aggregation, x: Tensor, index: Tensor, dim_size: int)
             raise AssertionError("gradcheck failed w.r.t. the parameters")
 
 
+def assert_gradgradcheck(aggr: Aggregation, x: Tensor, index: Tensor, dim_size: int,
+                         parameters: bool = True) -> None:
+    """Second derivatives match finite differences in float64 (inputs and,
+    with ``parameters``, parameters): double backward works, as gradient
+    penalties, forces as gradients of an energy and MAML need."""
+    module = copy.deepcopy(aggr).double().eval()
+    x = x.detach().double().requires_grad_(True)
+    if not torch.autograd.gradgradcheck(lambda x_: module(x_, index, dim_size=dim_size), (x,),
+                                        eps=1e-6, atol=1e-5):
+        raise AssertionError("gradgradcheck failed w.r.t. the input")
+    if parameters:
+        from torch.func import functional_call
+
+        names = [n for n, p in module.named_parameters() if p.requires_grad]
+
+        def f(*ps):
+            return functional_call(module, dict(zip(names, ps)), (x.detach(), index),
+                                   {"dim_size": dim_size})
+
+        ps = tuple(p.detach().requires_grad_(True) for n, p in module.named_parameters()
+                   if p.requires_grad)
+        if ps and not torch.autograd.gradgradcheck(f, ps, eps=1e-6, atol=1e-5):
+            raise AssertionError("gradgradcheck failed w.r.t. the parameters")
+
+
+def assert_func_transforms(aggr: Aggregation, x: Tensor, index: Tensor, dim_size: int,
+                           atol: float = 1e-5) -> None:
+    """``torch.func`` works: ``grad`` w.r.t. the parameters equals
+    ``backward()``'s, and ``jacfwd`` (forward mode, vmapped) equals
+    ``jacrev``."""
+    from torch.func import functional_call, grad, jacfwd, jacrev
+
+    module = copy.deepcopy(aggr).eval()
+    params = {n: p.detach() for n, p in module.named_parameters()}
+
+    def loss(ps, x_):
+        return functional_call(module, ps, (x_, index), {"dim_size": dim_size}).pow(2).sum()
+
+    got = grad(loss)(params, x)
+    module.zero_grad()
+    module(x, index, dim_size=dim_size).pow(2).sum().backward()
+    for name, p in module.named_parameters():
+        _close(got[name], p.grad, atol, f"torch.func.grad vs backward() for '{name}'")
+
+    def f(x_):
+        return module(x_, index, dim_size=dim_size)
+
+    _close(jacfwd(f)(x), jacrev(f)(x), atol, "jacfwd vs jacrev")
+
+
+def assert_scriptable(module: torch.nn.Module, *args, atol: float = 1e-6, **kwargs):
+    """``torch.jit.script`` compiles ``module``, gives the eager output and
+    survives ``torch.jit.save``/``load``; returns the scripted module."""
+    import io
+
+    module.eval()
+    scripted = torch.jit.script(module)
+    expected = module(*args, **kwargs)
+    _close(scripted(*args, **kwargs), expected, atol, "torch.jit.script vs eager")
+    buffer = io.BytesIO()
+    torch.jit.save(scripted, buffer)
+    buffer.seek(0)
+    _close(torch.jit.load(buffer)(*args, **kwargs), expected, atol, "saved and loaded script")
+    return scripted
+
+
+def assert_exportable(module: torch.nn.Module, args: tuple, kwargs: Optional[dict] = None,
+                      atol: float = 1e-6, dynamic_shapes=None, check=()) -> object:
+    """``torch.export.export`` traces ``module`` (eval mode) and the exported
+    program gives the eager output, on ``args`` and on every further
+    ``(args, kwargs)`` pair in ``check``; returns the ExportedProgram."""
+    module.eval()
+    kwargs = kwargs or {}
+    program = torch.export.export(module, args, kwargs, dynamic_shapes=dynamic_shapes)
+    for a, kw in ((args, kwargs),) + tuple(check):
+        _close(program.module()(*a, **kw), module(*a, **kw), atol, "torch.export vs eager")
+    return program
+
+
 def assert_compiles(aggr: Aggregation, x: Tensor, index: Tensor, dim_size: int,
-                    atol: float = 1e-5, backend: str = "inductor") -> None:
-    """``torch.compile`` (graph breaks allowed) gives the eager result.
+                    atol: float = 1e-5, backend: str = "aot_eager",
+                    max_graph_breaks: Optional[int] = None) -> None:
+    """``torch.compile`` (graph breaks allowed, at most ``max_graph_breaks``
+    when given) gives the eager output and gradients. The default
     ``backend='aot_eager'`` checks tracing without generating kernels, which
-    is much faster on small machines."""
+    is much faster on small machines; pass ``'inductor'`` for the real thing."""
     aggr.eval()
+    if max_graph_breaks is not None:
+        import torch._dynamo as dynamo
+
+        dynamo.reset()
+        breaks = dynamo.explain(aggr)(x, index, dim_size=dim_size).graph_break_count
+        if breaks > max_graph_breaks:
+            raise AssertionError(f"{breaks} graph breaks under torch.compile "
+                                 f"(at most {max_graph_breaks} expected)")
     compiled = torch.compile(aggr, dynamic=True, backend=backend)
+    x = x.detach().requires_grad_(True)
     expected = aggr(x, index, dim_size=dim_size)
-    _close(compiled(x, index, dim_size=dim_size), expected, atol, "torch.compile vs eager")
+    (expected_grad,) = torch.autograd.grad(expected.sum(), x)
+    out = compiled(x, index, dim_size=dim_size)
+    _close(out, expected, atol, "torch.compile vs eager")
+    (got_grad,) = torch.autograd.grad(out.sum(), x)
+    _close(got_grad, expected_grad, atol, "torch.compile vs eager gradient")
 
 
 def check_aggregator(make: Callable[[int], Aggregation], channels: int = 4,

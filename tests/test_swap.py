@@ -129,3 +129,40 @@ def test_swap_in_heteroconv():
     out = conv(data.x_dict, data.edge_index_dict)
     assert out["paper"].shape == (5, 6)
     out["paper"].sum().backward()
+
+
+class SecondMinimum(torch.nn.Module):
+    """The model of PyG's examples/lcm_aggr_2nd_min.py: an encoder, PyG's
+    LCMAggregation called as a bare module on (x, batch), a decoder."""
+
+    def __init__(self, channels=8, bits=4):
+        super().__init__()
+        import torch_geometric.nn.aggr as pyg_aggr
+
+        self.encoder = torch.nn.Sequential(torch.nn.Linear(bits, channels), torch.nn.GELU())
+        self.aggr = pyg_aggr.LCMAggregation(channels, channels, project=False)
+        self.decoder = torch.nn.Linear(channels, bits)
+
+    def forward(self, x, batch):
+        return self.decoder(self.aggr(self.encoder(x), batch))
+
+
+@pytest.mark.parametrize("aggr, cls", [("lcm", LCMAggregation), ("gru", GRUAggregation)])
+def test_swap_a_bare_aggregation_module(aggr, cls):
+    # It used to return {} silently: the aggregation is not inside a
+    # MessagePassing layer.
+    torch.manual_seed(0)
+    model = SecondMinimum()
+    old = model.aggr
+    replaced = swap_aggregators(model, aggr)
+    assert list(replaced) == ["aggr"] and replaced.previous["aggr"] is old
+    assert isinstance(model.aggr, cls) and model.aggr.in_channels == 8
+    x, batch = torch.randint(0, 2, (10, 4)).float(), torch.tensor([0] * 4 + [1] * 6)
+    out = model(x, batch)
+    assert out.shape == (2, 4)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.aggr.parameters())
+    # The PyG-style constructor argument reaches the new aggregator.
+    model = SecondMinimum()
+    swap_aggregators(model, "lcm", project=False)
+    assert model.aggr.project is False

@@ -1,5 +1,10 @@
-"""GRU gate arithmetic shared by the LCM pair operator and the packed GRU."""
+"""Cell arithmetic shared by the LCM pair operator and the recurrent
+aggregators: GRU gates with a hand-written backward, and plain
+(differentiable, ``torch.func``-friendly) GRU and LSTM cell steps."""
+from typing import Optional, Tuple
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -31,3 +36,23 @@ def gru_half_backward(grad: Tensor, h: Tensor, saved, dgi: Tensor, dgh: Tensor) 
     dgh[:, :2 * hs].copy_(dgi[:, :2 * hs])
     torch.mul(dn_pre, r, out=dgh[:, 2 * hs:])
     return grad * z
+
+
+def gru_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
+             b_hh: Optional[Tensor]) -> Tensor:
+    """``torch.nn.GRUCell``'s update with plain differentiable ops."""
+    return gru_half(F.linear(x, w_ih, b_ih), F.linear(h, w_hh, b_hh), h)[0]
+
+
+def lstm_cell(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor,
+              b_ih: Optional[Tensor], b_hh: Optional[Tensor],
+              w_hr: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    """``torch.nn.LSTM``'s step (gates ``i, f, g, o``; ``w_hr`` is the
+    projection of ``proj_size``) with plain differentiable ops."""
+    gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+    i, f, g, o = gates.chunk(4, -1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    if w_hr is not None:
+        h = F.linear(h, w_hr)
+    return h, c

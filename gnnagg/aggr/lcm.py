@@ -8,28 +8,52 @@ from torch import Tensor
 from torch.nn import GRUCell, Linear, Parameter
 
 from ..ops.ragged import tree_depth, tree_plan, tree_reduce
-from ._gru import gru_half, gru_half_backward
-from .base import SegmentAggregation, full_precision
+from ._autograd import plain_autograd_required, recompute_grads
+from ._gru import gru_cell, gru_half, gru_half_backward
+from .base import SegmentAggregation
 
 
-class GRUPairOperator(torch.nn.Module):
+class GRUPairOperator(GRUCell):
     r"""A commutative binary operator from a GRU cell, as in PyG's
     ``LCMAggregation``: :math:`a \oplus b = \tfrac12(\mathrm{GRU}(a, b) +
     \mathrm{GRU}(b, a))`, with the first argument the cell's input and the
-    second its hidden state. Commutative by construction."""
+    second its hidden state. Commutative by construction.
 
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.cell = GRUCell(channels, channels)
+    It is a :class:`torch.nn.GRUCell` (same parameters and names), so that
+    :class:`LCMAggregation` holds it where PyG holds its ``gru_cell``.
+    """
 
-    def reset_parameters(self) -> None:
-        self.cell.reset_parameters()
+    __jit_unused_properties__ = ["cell"]
 
-    def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        c = self.cell
-        weight = torch.cat([c.weight_ih, c.weight_hh])
-        bias = torch.cat([c.bias_ih, c.bias_hh]) if c.bias else None
+    def __init__(self, channels: int, bias: bool = True) -> None:
+        super().__init__(channels, channels, bias=bias)
+
+    @property
+    def cell(self) -> GRUCell:
+        """The cell itself (older gnnagg versions held it as ``.cell``)."""
+        return self
+
+    @torch.jit.unused  # scripted LCM calls gru_pair_plain on the weights instead
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
+        if torch.compiler.is_compiling() or plain_autograd_required():
+            return gru_pair_plain(a, b, self.weight_ih, self.weight_hh, self.bias_ih,
+                                  self.bias_hh)
+        weight = torch.cat([self.weight_ih, self.weight_hh])
+        bias = torch.cat([self.bias_ih, self.bias_hh]) if self.bias else None
         return _GRUPair.apply(a, b, weight, bias)
+
+
+def gru_pair_plain(a: Tensor, b: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
+                   b_hh: Optional[Tensor]) -> Tensor:
+    """:class:`GRUPairOperator` in plain differentiable ops."""
+    return (gru_cell(a, b, w_ih, w_hh, b_ih, b_hh) + gru_cell(b, a, w_ih, w_hh, b_ih, b_hh)) / 2
+
+
+def _gru_pair_stacked(a: Tensor, b: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+    three_h = weight.size(0) // 2
+    return gru_pair_plain(a, b, weight[:three_h], weight[three_h:],
+                          bias[:three_h] if bias is not None else None,
+                          bias[three_h:] if bias is not None else None)
 
 
 class _GRUPair(torch.autograd.Function):
@@ -44,13 +68,15 @@ class _GRUPair(torch.autograd.Function):
         pb = torch.addmm(bias, b, weight.t()) if bias is not None else b @ weight.t()
         ab, s_ab = gru_half(pa[:, :three_h], pb[:, three_h:], b)
         ba, s_ba = gru_half(pb[:, :three_h], pa[:, three_h:], a)
-        ctx.save_for_backward(a, b, weight, *s_ab, *s_ba)
-        ctx.has_bias = bias is not None
+        ctx.save_for_backward(a, b, weight, bias, *s_ab, *s_ba)
         return (ab + ba) / 2
 
     @staticmethod
     def backward(ctx, grad):
-        a, b, weight, *saved = ctx.saved_tensors
+        a, b, weight, bias, *saved = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: a differentiable gradient
+            return recompute_grads(_gru_pair_stacked, (a, b, weight, bias),
+                                   ctx.needs_input_grad, (grad,))
         grad = grad / 2
         three_h = weight.size(0) // 2
         dpa = grad.new_empty(a.size(0), 2 * three_h)
@@ -62,7 +88,7 @@ class _GRUPair(torch.autograd.Function):
         db = torch.addmm(db_direct, dpb, weight)
         dweight = dpa.t() @ a
         dweight.addmm_(dpb.t(), b)
-        dbias = (dpa.sum(0) + dpb.sum(0)) if ctx.has_bias else None
+        dbias = (dpa.sum(0) + dpb.sum(0)) if bias is not None else None
         return da, db, dweight, dbias
 
 
@@ -85,8 +111,20 @@ class MLPPairOperator(torch.nn.Module):
         return self.lin2(torch.relu(self.lin1(torch.cat([a + b, a * b], dim=-1))))
 
 
+#: Pair operators by name, with the attribute that holds each in
+#: :class:`LCMAggregation` (PyG's ``gru_cell`` for the GRU operator).
 OPERATORS = {"gru": GRUPairOperator, "mlp": MLPPairOperator}
-ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "none": lambda h: h}
+OPERATOR_ATTRIBUTES = {"gru": "gru_cell", "mlp": "mlp"}
+ACTIVATIONS = ("relu", "tanh", "none")
+
+
+def _rounds(bound: int) -> int:
+    """Tree rounds for segments of up to ``bound`` elements (scriptable
+    :func:`gnnagg.ops.tree_depth`)."""
+    rounds = 0
+    while (1 << rounds) < bound:
+        rounds += 1
+    return rounds
 
 
 class LCMAggregation(SegmentAggregation):
@@ -140,22 +178,34 @@ class LCMAggregation(SegmentAggregation):
             the associativity regulariser; 0 turns it off. (default: :obj:`0`)
         shuffle (bool, optional): Random neighbour order while training.
             (default: :obj:`False`)
+        max_num_elements (int, optional): Bound on the neighbourhood size,
+            used only by ``torch.export`` (see :class:`SegmentAggregation`).
+            (default: :obj:`None`)
+
+    Parameters have PyG's names (``lin``, ``gru_cell``), so a PyG checkpoint
+    loads unchanged, strict loading included; ``identity`` is the one extra
+    parameter (a PyG checkpoint leaves it at its current value, 0 when
+    fresh). With ``operator='mlp'`` the operator is ``mlp``. Checkpoints of
+    older gnnagg versions (``op.cell.*``, ``op.*``) load too.
     """
 
     permutation_invariant = False
+    __jit_unused_properties__ = ["op"]
 
     def __init__(self, in_channels: int, out_channels: int, project: bool = True,
                  operator: str = "gru", learn_identity: bool = True,
                  assoc_samples: int = 0, shuffle: bool = False,
-                 activation: Optional[str] = None) -> None:
-        super().__init__(shuffle=shuffle)
+                 activation: Optional[str] = None,
+                 max_num_elements: Optional[int] = None) -> None:
+        super().__init__(shuffle=shuffle, max_num_elements=max_num_elements)
         if in_channels != out_channels and not project:
-            raise ValueError(f"LCMAggregation needs project=True when in_channels "
-                             f"({in_channels}) != out_channels ({out_channels})")
+            raise ValueError(f"LCMAggregation: inputs must be projected (project=True) when "
+                             f"in_channels ({in_channels}) != out_channels ({out_channels})")
         if operator not in OPERATORS:
             raise ValueError(f"unknown operator '{operator}' (expected one of {sorted(OPERATORS)})")
+        default_activation = "relu" if project else "none"
         if activation is None:
-            activation = "relu" if project else "none"
+            activation = default_activation
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation '{activation}' (expected one of "
                              f"{sorted(ACTIVATIONS)})")
@@ -166,14 +216,29 @@ class LCMAggregation(SegmentAggregation):
         self.project = project
         self.operator_name = operator
         self.activation = activation
+        self.learn_identity = learn_identity
         self.assoc_samples = assoc_samples
+        self._default_activation = default_activation
         self.lin = Linear(in_channels, out_channels) if project else None
-        self.op = OPERATORS[operator](out_channels)
+        self._op_attribute = OPERATOR_ATTRIBUTES[operator]
+        setattr(self, self._op_attribute, OPERATORS[operator](out_channels))
         if learn_identity:
             self.identity = Parameter(torch.zeros(out_channels))
         else:
             self.register_buffer("identity", torch.zeros(out_channels))
         self.reset_parameters()
+
+    @property
+    def op(self) -> torch.nn.Module:
+        """The pair operator (``gru_cell`` or ``mlp``)."""
+        return getattr(self, self._op_attribute)
+
+    def __setattr__(self, name: str, value) -> None:
+        # ``aggr.op = module`` replaces the operator where it lives
+        # (nn.Module would otherwise register a second module named 'op').
+        if name == "op":
+            name = self._op_attribute
+        super().__setattr__(name, value)
 
     def reset_parameters(self) -> None:
         if self.lin is not None:
@@ -182,24 +247,80 @@ class LCMAggregation(SegmentAggregation):
         with torch.no_grad():
             self.identity.zero_()
 
-    @full_precision
-    def forward(self, x: Tensor, index: Optional[Tensor] = None, ptr: Optional[Tensor] = None,
-                dim_size: Optional[int] = None, dim: int = -2,
-                max_num_elements: Optional[int] = None) -> Tensor:
-        seg = self.segments(x, index, ptr, dim_size, dim)
-        h = seg.x
-        if h.size(1) != self.in_channels:
-            raise ValueError(f"LCMAggregation expects {self.in_channels} input channels, "
-                             f"got {h.size(1)} (input shape {tuple(x.shape)})")
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # Older gnnagg checkpoints held the operator as 'op' (the GRU cell as
+        # 'op.cell'); PyG's have no identity, which then keeps its value.
+        old = prefix + ("op.cell." if self.operator_name == "gru" else "op.")
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[prefix + self._op_attribute + "." + key[len(old):]] = state_dict.pop(key)
+        if prefix + "identity" not in state_dict:
+            state_dict[prefix + "identity"] = self.identity.detach().clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def leaves(self, x: Tensor) -> Tensor:
+        r""":math:`\sigma(\mathbf{W}\mathbf{x} + \mathbf{b})`, the leaves of the tree."""
         if self.lin is not None:
-            h = self.lin(h)
-        h = ACTIVATIONS[self.activation](h)
+            x = self.lin(x)
+        if self.activation == "relu":
+            return torch.relu(x)
+        if self.activation == "tanh":
+            return torch.tanh(x)
+        return x
+
+    def reduce_segments(self, x: Tensor, ptr: Tensor) -> Tensor:
+        h = self.leaves(x)
         if self.training and self.assoc_samples > 0 and h.size(0) > 0:
             self.reg_loss = self.associativity_loss(h, self.assoc_samples)
         else:
             self.reg_loss = None
-        out = tree_reduce(h, self.op, plan=tree_plan(seg.ptr), identity=self.identity)
-        return self.unflatten(out, seg, self.out_channels)
+        plan = tree_plan(ptr)
+        out = tree_reduce(h, self.op, plan=plan, identity=self.identity)
+        if plan.nonempty.numel() == plan.num_segments and self.identity.requires_grad:
+            # No empty segment: the identity still takes part (with an exact
+            # zero gradient), so that DistributedDataParallel sees a gradient
+            # for every parameter in every step.
+            out = out + self.identity[:0].sum()
+        return out
+
+    def _reduce_bounded(self, x: Tensor, ptr: Tensor, bound: int) -> Tensor:
+        return self._tree_in_place(self.leaves(x), ptr, _rounds(bound))
+
+    def _reduce_script(self, x: Tensor, ptr: Tensor) -> Tensor:
+        counts = ptr[1:] - ptr[:-1]
+        bound = int(counts.max()) if counts.numel() > 0 else 0
+        return self._tree_in_place(self.leaves(x), ptr, _rounds(bound))
+
+    def _pair(self, a: Tensor, b: Tensor) -> Tensor:
+        """The operator in plain ops (static-shape and TorchScript paths)."""
+        if hasattr(self, "gru_cell"):
+            c = self.gru_cell
+            return gru_pair_plain(a, b, c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh)
+        return self.mlp(a, b)
+
+    def _tree_in_place(self, h: Tensor, ptr: Tensor, rounds: int) -> Tensor:
+        """The tree with static shapes: in round r the element at position
+        ``p`` (a multiple of ``2^(r+1)``) of a segment merges with the one at
+        ``p + 2^r`` when that exists, which pairs exactly as
+        :func:`gnnagg.ops.tree_reduce` does; every row takes part in every
+        round and ``torch.where`` keeps the merges that exist. Costs
+        ``rounds`` operator calls per element instead of about one."""
+        num, channels = ptr.numel() - 1, h.size(1)
+        counts = ptr[1:] - ptr[:-1]
+        identity = self.identity.to(h.dtype).expand(num, channels)
+        if h.size(0) == 0:
+            return identity + h.sum() * 0
+        rows = torch.arange(h.size(0), device=h.device)
+        seg = torch.searchsorted(ptr[1:], rows, right=True)
+        pos = rows - ptr[:-1].index_select(0, seg)
+        count = counts.index_select(0, seg)
+        stride = 1
+        for _ in range(rounds):
+            partner = (rows + stride).clamp(max=h.size(0) - 1)
+            merge = (pos % (2 * stride) == 0) & (pos + stride < count)
+            h = torch.where(merge.unsqueeze(1), self._pair(h, h.index_select(0, partner)), h)
+            stride *= 2
+        first = h.index_select(0, ptr[:-1].clamp(max=h.size(0) - 1))
+        return torch.where((counts > 0).unsqueeze(1), first, identity)
 
     def associativity_loss(self, elements: Tensor, num_samples: int) -> Tensor:
         r""":math:`\mathbb{E}\,\|(a \oplus b) \oplus c - a \oplus (b \oplus c)\|^2`
@@ -214,6 +335,13 @@ class LCMAggregation(SegmentAggregation):
         return tree_depth(max_degree)
 
     def __repr__(self) -> str:
+        # PyG's repr, plus the options that differ from their defaults.
+        extra = [f"{name}={value!r}" for name, value, default in (
+            ("operator", self.operator_name, "gru"),
+            ("activation", self.activation, self._default_activation),
+            ("learn_identity", self.learn_identity, True),
+            ("assoc_samples", self.assoc_samples, 0),
+            ("shuffle", self.shuffle, False),
+            ("max_num_elements", self.max_num_elements, None)) if value != default]
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
-                f"project={self.project}, operator='{self.operator_name}', "
-                f"activation='{self.activation}')")
+                f"project={self.project}" + "".join(", " + e for e in extra) + ")")

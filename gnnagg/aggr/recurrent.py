@@ -1,167 +1,18 @@
 """Recurrent (GRU, LSTM) aggregation over each node's neighbour sequence."""
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence
 
-from ..ops.ragged import pack_segments
-from ._gru import gru_half_backward
-from .base import SegmentAggregation, full_precision
-
-
-def _step_offsets(batch_sizes):
-    """Row where each step of a packed batch starts."""
-    offsets = [0]
-    for b in batch_sizes[:-1]:
-        offsets.append(offsets[-1] + b)
-    return offsets
-
-
-class _PackedGRU(torch.autograd.Function):
-    r"""A single-layer GRU over a packed (time-major, shrinking) batch with a
-    hand-written backward pass (backpropagation through time over the same
-    shrinking batches). Returns the hidden state of every element; the input
-    projection of all elements is one GEMM, each step one GEMM and a few
-    in-place element-wise operations."""
-
-    @staticmethod
-    def forward(ctx, data, batch_sizes, w_ih, w_hh, b_ih, b_hh):
-        num, hs = data.size(0), w_hh.size(1)
-        gi = torch.addmm(b_ih, data, w_ih.t()) if b_ih is not None else data @ w_ih.t()
-        states = data.new_empty(num, hs)
-        r_all, z_all, n_all, hn_all = (data.new_empty(num, hs) for _ in range(4))
-        h_prev = data.new_zeros(batch_sizes[0] if batch_sizes else 0, hs)
-        off = 0
-        for b in batch_sizes:
-            sl = slice(off, off + b)
-            gh = torch.addmm(b_hh, h_prev[:b], w_hh.t()) if b_hh is not None else h_prev[:b] @ w_hh.t()
-            gi_t = gi[sl]
-            r, z, n = r_all[sl], z_all[sl], n_all[sl]
-            torch.sigmoid(torch.add(gi_t[:, :hs], gh[:, :hs]), out=r)
-            torch.sigmoid(torch.add(gi_t[:, hs:2 * hs], gh[:, hs:2 * hs]), out=z)
-            hn_all[sl] = gh[:, 2 * hs:]
-            torch.tanh(torch.addcmul(gi_t[:, 2 * hs:], r, gh[:, 2 * hs:]), out=n)
-            torch.lerp(n, h_prev[:b], z, out=states[sl])
-            h_prev = states[sl]
-            off += b
-        ctx.batch_sizes = batch_sizes
-        ctx.has_bias = (b_ih is not None, b_hh is not None)
-        ctx.save_for_backward(data, w_ih, w_hh, states, r_all, z_all, n_all, hn_all)
-        return states
-
-    @staticmethod
-    def backward(ctx, dstates):
-        data, w_ih, w_hh, states, r_all, z_all, n_all, hn_all = ctx.saved_tensors
-        batch_sizes = ctx.batch_sizes
-        num, hs = data.size(0), w_hh.size(1)
-        dgi = data.new_empty(num, 3 * hs)
-        dgh = data.new_empty(num, 3 * hs)
-        h_prev_all = data.new_zeros(num, hs)
-        dh = data.new_zeros(batch_sizes[0] if batch_sizes else 0, hs)
-        offsets = _step_offsets(batch_sizes)
-        for t in range(len(batch_sizes) - 1, -1, -1):
-            b, off = batch_sizes[t], offsets[t]
-            sl = slice(off, off + b)
-            if t > 0:
-                h_prev = states[offsets[t - 1]:offsets[t - 1] + b]
-                h_prev_all[sl] = h_prev
-            else:
-                h_prev = h_prev_all[sl]  # the zero initial state
-            g = dstates[sl] + dh[:b]
-            r, z, n, h_n = r_all[sl], z_all[sl], n_all[sl], hn_all[sl]
-            dgi_t, dgh_t = dgi[sl], dgh[sl]
-            direct = gru_half_backward(g, h_prev, (r, z, n, h_n), dgi_t, dgh_t)
-            if t > 0:
-                dh[:b] = torch.addmm(direct, dgh_t, w_hh)
-        d_data = dgi @ w_ih if ctx.needs_input_grad[0] else None
-        dw_ih = dgi.t() @ data if ctx.needs_input_grad[2] else None
-        dw_hh = dgh.t() @ h_prev_all if ctx.needs_input_grad[3] else None
-        db_ih = dgi.sum(0) if ctx.has_bias[0] and ctx.needs_input_grad[4] else None
-        db_hh = dgh.sum(0) if ctx.has_bias[1] and ctx.needs_input_grad[5] else None
-        return d_data, None, dw_ih, dw_hh, db_ih, db_hh
-
-
-class _PackedLSTM(torch.autograd.Function):
-    r"""A single-layer LSTM over a packed batch with a hand-written backward
-    pass, like :class:`_PackedGRU`. Returns the hidden and cell states of
-    every element."""
-
-    @staticmethod
-    def forward(ctx, data, batch_sizes, w_ih, w_hh, b_ih, b_hh):
-        num, hs = data.size(0), w_hh.size(1)
-        gates_in = torch.addmm(b_ih, data, w_ih.t()) if b_ih is not None else data @ w_ih.t()
-        if b_hh is not None:
-            gates_in += b_hh
-        h_all, c_all = data.new_empty(num, hs), data.new_empty(num, hs)
-        acts = data.new_empty(num, 4 * hs)  # activated i, f, g, o
-        h_prev = data.new_zeros(batch_sizes[0] if batch_sizes else 0, hs)
-        c_prev = data.new_zeros(batch_sizes[0] if batch_sizes else 0, hs)
-        off = 0
-        for b in batch_sizes:
-            sl = slice(off, off + b)
-            pre = torch.addmm(gates_in[sl], h_prev[:b], w_hh.t())
-            a = acts[sl]
-            torch.sigmoid(pre[:, :2 * hs], out=a[:, :2 * hs])
-            torch.tanh(pre[:, 2 * hs:3 * hs], out=a[:, 2 * hs:3 * hs])
-            torch.sigmoid(pre[:, 3 * hs:], out=a[:, 3 * hs:])
-            i, f, g, o = a.chunk(4, 1)
-            c = c_all[sl]
-            torch.mul(f, c_prev[:b], out=c)
-            c.addcmul_(i, g)
-            torch.mul(o, torch.tanh(c), out=h_all[sl])
-            h_prev, c_prev = h_all[sl], c
-            off += b
-        ctx.batch_sizes = batch_sizes
-        ctx.has_bias = (b_ih is not None, b_hh is not None)
-        ctx.save_for_backward(data, w_ih, w_hh, h_all, c_all, acts)
-        return h_all, c_all
-
-    @staticmethod
-    def backward(ctx, dh_all, dc_all):
-        data, w_ih, w_hh, h_all, c_all, acts = ctx.saved_tensors
-        batch_sizes = ctx.batch_sizes
-        num, hs = data.size(0), w_hh.size(1)
-        dgates = data.new_empty(num, 4 * hs)
-        h_prev_all = data.new_zeros(num, hs)
-        first = batch_sizes[0] if batch_sizes else 0
-        dh, dc = data.new_zeros(first, hs), data.new_zeros(first, hs)
-        zeros = data.new_zeros(first, hs)
-        offsets = _step_offsets(batch_sizes)
-        for t in range(len(batch_sizes) - 1, -1, -1):
-            b, off = batch_sizes[t], offsets[t]
-            sl = slice(off, off + b)
-            prev = slice(offsets[t - 1], offsets[t - 1] + b) if t > 0 else None
-            if prev is not None:
-                h_prev_all[sl] = h_all[prev]
-            c_prev = c_all[prev] if prev is not None else zeros[:b]
-            i, f, g, o = acts[sl].chunk(4, 1)
-            tc = torch.tanh(c_all[sl])
-            gh = dh[:b] if dh_all is None else dh_all[sl] + dh[:b]
-            gc = dc[:b] if dc_all is None else dc_all[sl] + dc[:b]
-            gc = gc + gh * o * (1 - tc * tc)
-            d = dgates[sl]
-            di, df, dg, do = d.chunk(4, 1)
-            torch.mul(gc, g, out=di)
-            di.mul_(i).mul_(1 - i)
-            torch.mul(gc, c_prev, out=df)
-            df.mul_(f).mul_(1 - f)
-            torch.mul(gc, i, out=dg)
-            dg.mul_(1 - g * g)
-            torch.mul(gh, tc, out=do)
-            do.mul_(o).mul_(1 - o)
-            if t > 0:
-                dh[:b] = d @ w_hh
-                dc[:b] = gc * f
-        d_data = dgates @ w_ih if ctx.needs_input_grad[0] else None
-        dw_ih = dgates.t() @ data if ctx.needs_input_grad[2] else None
-        dw_hh = dgates.t() @ h_prev_all if ctx.needs_input_grad[3] else None
-        dbias = dgates.sum(0) if any(ctx.has_bias) else None
-        db_ih = dbias if ctx.has_bias[0] and ctx.needs_input_grad[4] else None
-        db_hh = dbias if ctx.has_bias[1] and ctx.needs_input_grad[5] else None
-        return d_data, None, dw_ih, dw_hh, db_ih, db_hh
+from ..ops.ragged import pack_layout
+from ._autograd import plain_autograd_required
+from ._gru import gru_cell, lstm_cell
+from ._packed import packed_gru, packed_lstm
+from .base import SegmentAggregation
 
 
 def _packed_last(states: Tensor, batch_sizes: Tensor, lengths: Tensor) -> Tensor:
@@ -196,10 +47,15 @@ class _RecurrentAggregation(SegmentAggregation):
     """
 
     rnn_cls: type = torch.nn.RNNBase
+    #: Name of the recurrent module: PyG's (``gru``/``lstm``), so that PyG's
+    #: checkpoints load unchanged.
+    rnn_name: str = "rnn"
+    __jit_unused_properties__ = ["rnn"]
 
     def __init__(self, in_channels: int, out_channels: int, shuffle: bool = False,
-                 perm_samples: int = 0, **kwargs) -> None:
-        super().__init__(shuffle=shuffle)
+                 perm_samples: int = 0, max_num_elements: Optional[int] = None,
+                 **kwargs: Any) -> None:
+        super().__init__(shuffle=shuffle, max_num_elements=max_num_elements)
         if kwargs.get("batch_first") or kwargs.get("bidirectional"):
             raise ValueError("batch_first and bidirectional are not supported")
         if perm_samples < 0:
@@ -209,44 +65,120 @@ class _RecurrentAggregation(SegmentAggregation):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.perm_samples = perm_samples
-        self.rnn = self.rnn_cls(in_channels, out_channels, **kwargs)
+        self.rnn_kwargs: Dict[str, Any] = dict(kwargs)
+        #: Width of the output: the hidden size, or LSTM's ``proj_size``.
+        self.out_width: int = kwargs.get("proj_size", 0) or out_channels
+        setattr(self, self.rnn_name, self.rnn_cls(in_channels, out_channels, **kwargs))
         self.reset_parameters()
+
+    @property
+    def rnn(self) -> torch.nn.RNNBase:
+        """The recurrent module (``gru`` or ``lstm``; the name of older gnnagg versions)."""
+        return getattr(self, self.rnn_name)
 
     def reset_parameters(self) -> None:
         self.rnn.reset_parameters()
 
-    @full_precision
-    def forward(self, x: Tensor, index: Optional[Tensor] = None, ptr: Optional[Tensor] = None,
-                dim_size: Optional[int] = None, dim: int = -2,
-                max_num_elements: Optional[int] = None) -> Tensor:
-        seg = self.segments(x, index, ptr, dim_size, dim)
-        if seg.x.size(1) != self.in_channels:
-            raise ValueError(f"{type(self).__name__} expects {self.in_channels} input "
-                             f"channels, got {seg.x.size(1)} (input shape {tuple(x.shape)})")
-        out = seg.x.new_zeros(seg.dim_size, self.out_channels)
-        self.reg_loss = None
-        packed = pack_segments(seg.x, seg.ptr)
-        if packed.nodes.numel() > 0:
-            lengths = (seg.ptr[1:] - seg.ptr[:-1]).index_select(0, packed.nodes)
-            states, final = self._run(packed, lengths)
-            out = out.index_copy(0, packed.nodes, self._hidden(final)[-1])
-            if self.training and self.perm_samples > 0:
-                self.reg_loss = self.permutation_loss(packed.sequence.data, states, final)
-        return self.unflatten(out, seg, self.out_channels)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # older gnnagg versions called the recurrent module 'rnn'; PyG calls it gru/lstm.
+        old = prefix + "rnn."
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[prefix + self.rnn_name + "." + key[len(old):]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def _run(self, packed, lengths):
+    def _layer_weights(self, layer: int) -> List[Optional[Tensor]]:
+        r = self.rnn
+        return [getattr(r, f"{name}_l{layer}", None)
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")]
+
+    def reduce_segments(self, x: Tensor, ptr: Tensor) -> Tensor:
+        out = x.new_zeros(ptr.numel() - 1, self.out_width)
+        self.reg_loss = None
+        src_of, batch_sizes, nodes = pack_layout(ptr)
+        if nodes.numel() == 0:
+            return out
+        data = x.index_select(0, src_of)
+        lengths = (ptr[1:] - ptr[:-1]).index_select(0, nodes)
+        states, final = self._run(data, batch_sizes, lengths)
+        out = out.index_copy(0, nodes, self._hidden(final)[-1])
+        if self.training and self.perm_samples > 0:
+            self.reg_loss = self.permutation_loss(data, states, final)
+        return out
+
+    def _run(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
         """(packed hidden states of every step, final state as nn.RNN gives it)."""
-        states, final = self.rnn(packed.sequence)
+        if plain_autograd_required():
+            return self._run_plain(data, batch_sizes, lengths)
+        states, final = self.rnn(PackedSequence(data, batch_sizes))
         return states.data, final
+
+    def _run_plain(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
+        """:meth:`_run` in plain differentiable ops, layer by layer (under
+        ``torch.func`` transforms, which torch's packed RNN kernels do not
+        support)."""
+        steps = batch_sizes.tolist()
+        inp, outs = data, []
+        for layer in range(self.rnn.num_layers):
+            weights = self._layer_weights(layer)
+            state = self._zero_state(data, steps[0])
+            outs: List = []
+            off = 0
+            for b in steps:
+                state = self._cell(inp[off:off + b], self._head(state, b), weights)
+                outs.append(state)
+                off += b
+            inp = self._between_layers(torch.cat([self._output(o) for o in outs]), layer)
+        return inp, self._final(outs, batch_sizes, lengths)
+
+    def _between_layers(self, h: Tensor, layer: int) -> Tensor:
+        """torch.nn.GRU/LSTM's dropout on the outputs of all but the last layer."""
+        if layer + 1 < self.rnn.num_layers and self.rnn.dropout > 0:
+            return F.dropout(h, self.rnn.dropout, self.training)
+        return h
+
+    @staticmethod
+    def _final(outs: List, batch_sizes: Tensor, lengths: Tensor):
+        """Each segment's last state from the per-step states, shaped as
+        torch.nn.GRU's final state of one layer."""
+        return _packed_last(torch.cat(outs), batch_sizes, lengths).unsqueeze(0)
+
+    @staticmethod
+    def _head(state, b: int):
+        return state[:b]
+
+    def _reduce_bounded(self, x: Tensor, ptr: Tensor, bound: int) -> Tensor:
+        """Every segment steps ``bound`` times; a finished segment keeps its
+        state (``torch.where``), so no padding enters the recurrence."""
+        num_layers = self.rnn.num_layers
+        weights = [self._layer_weights(layer) for layer in range(num_layers)]
+        state = [self._zero_state(x, ptr.numel() - 1) for _ in range(num_layers)]
+        if x.size(0) == 0:
+            return self._output(state[-1])
+        counts = (ptr[1:] - ptr[:-1]).unsqueeze(1)
+        for t in range(bound):
+            active = counts > t
+            inp = x.index_select(0, (ptr[:-1] + t).clamp(max=x.size(0) - 1))
+            for layer in range(num_layers):
+                new = self._cell(inp, state[layer], weights[layer])
+                state[layer] = self._where(active, new, state[layer])
+                inp = self._between_layers(self._output(state[layer]), layer)
+        return self._output(state[-1])
 
     @staticmethod
     def _hidden(final):
         return final
 
-    def _cell(self, x: Tensor, state):
+    def _zero_state(self, x: Tensor, n: int):
         raise NotImplementedError
 
-    def _sample_states(self, states: Tensor, final, idx: Tensor):
+    def _cell(self, x: Tensor, state, weights: Optional[List[Optional[Tensor]]] = None):
+        raise NotImplementedError
+
+    @staticmethod
+    def _where(mask: Tensor, new, old):
+        return torch.where(mask, new, old)
+
+    def _sample_states(self, states: Tensor, final, n: int):
         raise NotImplementedError
 
     def _output(self, state) -> Tensor:
@@ -266,7 +198,13 @@ class _RecurrentAggregation(SegmentAggregation):
         return int(max_degree)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"
+        extra = "".join(f", {k}={v!r}" for k, v in (("shuffle", self.shuffle),
+                                                    ("perm_samples", self.perm_samples))
+                        if v)
+        extra += "".join(f", {k}={v!r}" for k, v in self.rnn_kwargs.items())
+        if self.max_num_elements is not None:
+            extra += f", max_num_elements={self.max_num_elements}"
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}{extra})"
 
 
 class GRUAggregation(_RecurrentAggregation):
@@ -279,8 +217,9 @@ class GRUAggregation(_RecurrentAggregation):
     .. math::
         \mathbf{h}_i = \mathrm{GRU}\big(\mathbf{x}_{j_1}, \ldots, \mathbf{x}_{j_{d_i}}\big)_{d_i}
 
-    With the same weights (``rnn`` has the parameter names of PyG's
-    ``gru``), each node's output equals PyG's ``GRUAggregation`` applied to
+    The module is named ``gru``, as in PyG, so PyG's checkpoints load
+    unchanged (and gnnagg's older ones, which said ``rnn``); with the same
+    weights, each node's output equals PyG's ``GRUAggregation`` applied to
     that node alone.
 
     Args:
@@ -291,31 +230,37 @@ class GRUAggregation(_RecurrentAggregation):
         perm_samples (int, optional): Sampled pairs for the
             permutation-invariance regulariser; 0 turns it off.
             (default: :obj:`0`)
+        max_num_elements (int, optional): Bound on the neighbourhood size,
+            used only by ``torch.export`` (see :class:`SegmentAggregation`).
+            (default: :obj:`None`)
         **kwargs (optional): Further arguments of :class:`torch.nn.GRU`
             (e.g. ``num_layers``).
     """
     rnn_cls = torch.nn.GRU
+    rnn_name = "gru"
 
-    def _run(self, packed, lengths):
+    def _run(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
         r = self.rnn
-        if r.num_layers != 1:
-            return super()._run(packed, lengths)
-        seq = packed.sequence
-        batch_sizes = seq.batch_sizes.tolist()
-        states = _PackedGRU.apply(seq.data, batch_sizes, r.weight_ih_l0, r.weight_hh_l0,
-                                  getattr(r, "bias_ih_l0", None), getattr(r, "bias_hh_l0", None))
-        return states, _packed_last(states, seq.batch_sizes, lengths).unsqueeze(0)
+        if r.num_layers != 1 or plain_autograd_required():
+            return super()._run(data, batch_sizes, lengths)
+        w_ih, w_hh, b_ih, b_hh, _ = self._layer_weights(0)
+        states = packed_gru(data, batch_sizes.tolist(), w_ih, w_hh, b_ih, b_hh)
+        return states, _packed_last(states, batch_sizes, lengths).unsqueeze(0)
 
-    def _cell(self, x: Tensor, h: Tensor) -> Tensor:
-        r = self.rnn
-        gi = F.linear(x, r.weight_ih_l0, getattr(r, "bias_ih_l0", None))
-        gh = F.linear(h, r.weight_hh_l0, getattr(r, "bias_hh_l0", None))
-        i_r, i_z, i_n = gi.chunk(3, -1)
-        h_r, h_z, h_n = gh.chunk(3, -1)
-        reset = torch.sigmoid(i_r + h_r)
-        update = torch.sigmoid(i_z + h_z)
-        new = torch.tanh(i_n + reset * h_n)
-        return (1 - update) * new + update * h
+    def _reduce_script(self, x: Tensor, ptr: Tensor) -> Tensor:
+        out = x.new_zeros(ptr.numel() - 1, self.out_width)
+        src_of, batch_sizes, nodes = pack_layout(ptr)
+        if nodes.numel() == 0:
+            return out
+        _, final = self.gru(PackedSequence(x.index_select(0, src_of), batch_sizes, None, None))
+        return out.index_copy(0, nodes, final[-1])
+
+    def _zero_state(self, x: Tensor, n: int) -> Tensor:
+        return x.new_zeros(n, self.out_channels)
+
+    def _cell(self, x: Tensor, h: Tensor, weights: Optional[List[Optional[Tensor]]] = None) -> Tensor:
+        w_ih, w_hh, b_ih, b_hh, _ = weights or self._layer_weights(0)
+        return gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
 
     def _sample_states(self, states: Tensor, final, n: int) -> Tensor:
         # States the GRU reached on this batch, and the initial state.
@@ -327,11 +272,13 @@ class LSTMAggregation(_RecurrentAggregation):
     r"""LSTM aggregation: a :class:`torch.nn.LSTM` over each node's
     neighbours, as in GraphSAGE (`"Inductive Representation Learning on
     Large Graphs" <https://arxiv.org/abs/1706.02216>`_), without padding.
-    The output is the last layer's final hidden state :math:`\mathbf{h}`.
+    The output is the last layer's final hidden state :math:`\mathbf{h}`
+    (``proj_size`` wide when given, as in PyG).
 
-    With the same weights (``rnn`` has the parameter names of PyG's
-    ``lstm``), each node's output equals PyG's ``LSTMAggregation`` applied
-    to that node alone.
+    The module is named ``lstm``, as in PyG, so PyG's checkpoints load
+    unchanged (and gnnagg's older ones, which said ``rnn``); with the same
+    weights, each node's output equals PyG's ``LSTMAggregation`` applied to
+    that node alone.
 
     Args:
         in_channels (int): Size of each input element.
@@ -342,39 +289,61 @@ class LSTMAggregation(_RecurrentAggregation):
             permutation-invariance regulariser; 0 turns it off. States are
             drawn from the final (h, c) of this batch's nodes and the
             initial state. (default: :obj:`0`)
-        **kwargs (optional): Further arguments of :class:`torch.nn.LSTM`.
+        max_num_elements (int, optional): Bound on the neighbourhood size,
+            used only by ``torch.export``. (default: :obj:`None`)
+        **kwargs (optional): Further arguments of :class:`torch.nn.LSTM`
+            (e.g. ``num_layers``, ``proj_size``).
     """
     rnn_cls = torch.nn.LSTM
+    rnn_name = "lstm"
 
-    def _run(self, packed, lengths):
+    def _run(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
         r = self.rnn
-        if r.num_layers != 1 or r.proj_size:
-            return super()._run(packed, lengths)
-        seq = packed.sequence
-        h_all, c_all = _PackedLSTM.apply(seq.data, seq.batch_sizes.tolist(), r.weight_ih_l0,
-                                         r.weight_hh_l0, getattr(r, "bias_ih_l0", None),
-                                         getattr(r, "bias_hh_l0", None))
-        final = (_packed_last(h_all, seq.batch_sizes, lengths).unsqueeze(0),
-                 _packed_last(c_all, seq.batch_sizes, lengths).unsqueeze(0))
+        if r.num_layers != 1 or r.proj_size or plain_autograd_required():
+            return super()._run(data, batch_sizes, lengths)
+        w_ih, w_hh, b_ih, b_hh, _ = self._layer_weights(0)
+        h_all, c_all = packed_lstm(data, batch_sizes.tolist(), w_ih, w_hh, b_ih, b_hh)
+        final = (_packed_last(h_all, batch_sizes, lengths).unsqueeze(0),
+                 _packed_last(c_all, batch_sizes, lengths).unsqueeze(0))
         return h_all, final
+
+    def _reduce_script(self, x: Tensor, ptr: Tensor) -> Tensor:
+        out = x.new_zeros(ptr.numel() - 1, self.out_width)
+        src_of, batch_sizes, nodes = pack_layout(ptr)
+        if nodes.numel() == 0:
+            return out
+        _, final = self.lstm(PackedSequence(x.index_select(0, src_of), batch_sizes, None, None))
+        return out.index_copy(0, nodes, final[0][-1])
 
     @staticmethod
     def _hidden(final):
         return final[0]
 
-    def _cell(self, x: Tensor, state: Tuple[Tensor, Tensor]) -> Tuple[Tensor, Tensor]:
-        r = self.rnn
-        h, c = state
-        gates = F.linear(x, r.weight_ih_l0, getattr(r, "bias_ih_l0", None)) + \
-            F.linear(h, r.weight_hh_l0, getattr(r, "bias_hh_l0", None))
-        i, f, g, o = gates.chunk(4, -1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+    @staticmethod
+    def _final(outs: List, batch_sizes: Tensor, lengths: Tensor):
+        return tuple(_packed_last(torch.cat([o[i] for o in outs]), batch_sizes, lengths)
+                     .unsqueeze(0) for i in (0, 1))
+
+    @staticmethod
+    def _head(state, b: int):
+        return state[0][:b], state[1][:b]
+
+    def _zero_state(self, x: Tensor, n: int) -> Tuple[Tensor, Tensor]:
+        return x.new_zeros(n, self.out_width), x.new_zeros(n, self.out_channels)
+
+    def _cell(self, x: Tensor, state: Tuple[Tensor, Tensor],
+              weights: Optional[List[Optional[Tensor]]] = None) -> Tuple[Tensor, Tensor]:
+        w_ih, w_hh, b_ih, b_hh, w_hr = weights or self._layer_weights(0)
+        return lstm_cell(x, state[0], state[1], w_ih, w_hh, b_ih, b_hh, w_hr)
+
+    @staticmethod
+    def _where(mask: Tensor, new, old):
+        return torch.where(mask, new[0], old[0]), torch.where(mask, new[1], old[1])
 
     def _sample_states(self, states: Tensor, final, n: int):
         h, c = final[0][-1], final[1][-1]
-        zero = h.new_zeros(1, h.size(1))
-        hp, cp = torch.cat([zero, h]), torch.cat([zero, c])
+        hp = torch.cat([h.new_zeros(1, h.size(1)), h])
+        cp = torch.cat([c.new_zeros(1, c.size(1)), c])
         idx = torch.randint(hp.size(0), (n,), device=h.device)
         return hp[idx], cp[idx]
 

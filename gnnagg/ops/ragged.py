@@ -20,6 +20,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from .checks import check_dim_size, check_index, check_ptr
+from .scatter import ptr_to_index
 
 
 def _exclusive_cumsum(x: Tensor) -> Tensor:
@@ -54,8 +55,6 @@ def sort_segments(index: Tensor, dim_size: Optional[int] = None,
 def shuffle_within_segments(ptr: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
     """A permutation of ``range(ptr[-1])`` that keeps every element inside
     its CSR segment and orders each segment uniformly at random."""
-    from .scatter import ptr_to_index
-
     index = ptr_to_index(ptr)
     perm, _, _ = sort_segments(index, ptr.numel() - 1, generator, shuffle=True)
     return perm if perm is not None else torch.arange(index.numel(), device=ptr.device)
@@ -172,6 +171,35 @@ class Packed(NamedTuple):
     num_segments: int
 
 
+def pack_layout(ptr: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """The index arithmetic of :func:`pack_segments` (integers only;
+    TorchScript-compatible): ``(src_of, batch_sizes, nodes)``, where packed
+    row ``k`` is element ``src_of[k]``, ``batch_sizes`` is on the CPU (as
+    ``PackedSequence`` requires) and ``nodes`` lists the non-empty segments,
+    longest first."""
+    counts = ptr[1:] - ptr[:-1]
+    num_segments = counts.numel()
+    order = torch.argsort(counts, descending=True, stable=True)
+    num_nonempty = int((counts > 0).sum())
+    nodes = order[:num_nonempty]
+    if num_nonempty == 0:
+        return (torch.zeros(0, dtype=torch.long, device=ptr.device),
+                torch.zeros(0, dtype=torch.long), nodes)
+    max_len = int(counts[nodes[0]])
+    # batch_sizes[t] = number of segments longer than t.
+    hist = torch.bincount(counts, minlength=max_len + 1)
+    batch_sizes = num_segments - torch.cumsum(hist, 0)[:max_len]
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(num_segments, device=ptr.device)
+    seg = ptr_to_index(ptr)
+    pos_in_seg = torch.arange(seg.numel(), device=ptr.device) - ptr[:-1][seg]
+    offsets = _exclusive_cumsum(batch_sizes)
+    dest = offsets[pos_in_seg] + rank[seg]
+    src_of = torch.empty_like(dest)
+    src_of[dest] = torch.arange(dest.numel(), device=ptr.device)
+    return src_of, batch_sizes.cpu(), nodes
+
+
 def pack_segments(x: Tensor, ptr: Tensor) -> Packed:
     """Lay out the CSR segments of ``x`` (``(E, F)``) as a PackedSequence.
 
@@ -179,28 +207,6 @@ def pack_segments(x: Tensor, ptr: Tensor) -> Packed:
     element ``t`` of every segment longer than ``t``. Empty segments are left
     out (``nodes`` lists the segments that are in). No padding is created.
     """
-    counts = ptr[1:] - ptr[:-1]
-    num_segments = counts.numel()
-    order = torch.argsort(counts, descending=True, stable=True)
-    num_nonempty = int((counts > 0).sum())
-    nodes = order[:num_nonempty]
-    if num_nonempty == 0:
-        empty = PackedSequence(x[:0], torch.zeros(0, dtype=torch.long))
-        return Packed(empty, nodes, num_segments)
-    max_len = int(counts[nodes[0]])
-    # batch_sizes[t] = number of segments longer than t (kept on the CPU, as
-    # PackedSequence requires).
-    hist = torch.bincount(counts, minlength=max_len + 1)
-    batch_sizes = num_segments - torch.cumsum(hist, 0)[:max_len]
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(num_segments, device=ptr.device)
-    from .scatter import ptr_to_index
-
-    seg = ptr_to_index(ptr)
-    pos_in_seg = torch.arange(x.size(0), device=x.device) - ptr[:-1][seg]
-    offsets = _exclusive_cumsum(batch_sizes)
-    dest = offsets[pos_in_seg] + rank[seg]
-    src_of = torch.empty_like(dest)
-    src_of[dest] = torch.arange(dest.numel(), device=x.device)
-    data = x.index_select(0, src_of)
-    return Packed(PackedSequence(data, batch_sizes.cpu()), nodes, num_segments)
+    src_of, batch_sizes, nodes = pack_layout(ptr)
+    return Packed(PackedSequence(x.index_select(0, src_of), batch_sizes), nodes,
+                  ptr.numel() - 1)
