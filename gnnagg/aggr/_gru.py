@@ -44,6 +44,13 @@ def gru_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Te
     return gru_half(F.linear(x, w_ih, b_ih), F.linear(h, w_hh, b_hh), h)[0]
 
 
+def gru_pair_plain(a: Tensor, b: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
+                   b_hh: Optional[Tensor]) -> Tensor:
+    """LCM's GRU pair operator, ``(GRUCell(a, b) + GRUCell(b, a)) / 2``, in
+    plain differentiable ops."""
+    return (gru_cell(a, b, w_ih, w_hh, b_ih, b_hh) + gru_cell(b, a, w_ih, w_hh, b_ih, b_hh)) / 2
+
+
 def lstm_cell(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor,
               b_ih: Optional[Tensor], b_hh: Optional[Tensor],
               w_hr: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:

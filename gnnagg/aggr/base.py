@@ -7,9 +7,8 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.aggr import Aggregation
 
-from ..ops.checks import check_dim_size, check_index, check_ptr, normalize_dim
-from ..ops.ragged import sort_segments
-from ..ops.scatter import ptr_to_index
+from ..ops.checks import check_dim_size, normalize_dim
+from ..ops.layout import SegmentLayout, segment_layout, single_segment_layout
 
 
 class Segments(NamedTuple):
@@ -19,6 +18,7 @@ class Segments(NamedTuple):
     batch: List[int]    # leading batch shape of a static graph ([] if none)
     trailing: List[int]  # feature shape that was flattened into F
     num: int            # segments per batch entry (the output's dim_size)
+    layout: Optional[SegmentLayout] = None  # the grouping of the rows, with its plans
 
 
 class SegmentAggregation(Aggregation):
@@ -88,8 +88,11 @@ class SegmentAggregation(Aggregation):
 
     # What subclasses implement: (R, F) rows grouped by ``ptr`` -> (S, F_out).
 
-    def reduce_segments(self, x: Tensor, ptr: Tensor) -> Tensor:
-        """The eager reduction (may set :attr:`reg_loss` while training)."""
+    def reduce_segments(self, x: Tensor, ptr: Tensor,
+                        layout: Optional[SegmentLayout] = None) -> Tensor:
+        """The eager reduction (may set :attr:`reg_loss` while training).
+        ``layout`` is the grouping that ``ptr`` describes, with its cached
+        kernel plans (found from ``ptr`` when not given)."""
         raise NotImplementedError
 
     def _reduce_script(self, x: Tensor, ptr: Tensor) -> Tensor:
@@ -120,8 +123,8 @@ class SegmentAggregation(Aggregation):
                 return self._forward_eager(x.float(), index, ptr, dim_size, dim)
         seg = self.segments(x, index, ptr, dim_size, dim)
         self._check_features(seg.x, x)
-        return restore_layout(self.reduce_segments(seg.x, seg.ptr), seg.batch, seg.trailing,
-                              seg.num)
+        return restore_layout(self.reduce_segments(seg.x, seg.ptr, seg.layout), seg.batch,
+                              seg.trailing, seg.num)
 
     @torch.jit.unused
     def _forward_bounded(self, x: Tensor, index: Optional[Tensor], ptr: Optional[Tensor],
@@ -161,7 +164,12 @@ class SegmentAggregation(Aggregation):
 
     def segments(self, x: Tensor, index: Optional[Tensor], ptr: Optional[Tensor],
                  dim_size: Optional[int], dim: int) -> Segments:
-        """Validate the input and group its rows by segment."""
+        """Validate the input and group its rows by segment.
+
+        The grouping (:class:`~gnnagg.ops.SegmentLayout`) costs one device
+        sync, none when the same ``index``/``ptr`` tensor (or a view of the
+        same memory, unchanged since) was seen recently: the layers of one
+        model share it within a forward pass."""
         if not isinstance(x, Tensor):
             raise TypeError(f"'x' must be a torch.Tensor (got {type(x).__name__})")
         if not x.is_floating_point():
@@ -174,28 +182,28 @@ class SegmentAggregation(Aggregation):
         rows, batch, trailing = _rows(x, dim)
         n = x.size(dim)
         dim_size = check_dim_size(dim_size)
-        shuffle = self.shuffle and self.training
-        perm: Optional[Tensor] = None
         if ptr is not None:
-            ptr = check_ptr(ptr, n)
-            if dim_size is not None and dim_size != ptr.numel() - 1:
+            if isinstance(ptr, Tensor) and ptr.dim() == 1 and dim_size is not None and \
+                    dim_size != ptr.numel() - 1:
                 raise ValueError(f"Encountered invalid 'dim_size' ({dim_size}): 'ptr' "
                                  f"defines {ptr.numel() - 1} segments")
-            dim_size = ptr.numel() - 1
-            if index is not None:
-                _check_agree(_checked_index(index, n, dim_size), ptr)
-            if shuffle:
-                perm, ptr, dim_size = sort_segments(ptr_to_index(ptr), dim_size, shuffle=True)
+            layout = segment_layout(index, ptr, n)
+        elif index is None:
+            layout = single_segment_layout(n, dim_size, x.device)
         else:
-            if index is None:
-                index = torch.zeros(n, dtype=torch.long, device=x.device)
-            index = _checked_index(index, n, dim_size)
-            perm, ptr, dim_size = sort_segments(index, dim_size, shuffle=shuffle)
-        num = ptr.numel() - 1
-        perm, ptr = lift_batch(perm, ptr, n, batch)
+            layout = segment_layout(index, None, n, dim_size)
+        num = layout.num_segments
+        perm = layout.perm
+        if self.shuffle and self.training and n > 1:
+            perm = layout.shuffled_perm()
+        if len(batch) > 0:
+            lifted = layout.lift(_prod(batch))
+            perm = lifted.perm if perm is layout.perm else lift_batch(perm, layout.ptr, n,
+                                                                      batch)[0]
+            layout = lifted
         if perm is not None:
             rows = rows.index_select(0, perm)
-        return Segments(rows, ptr, ptr.numel() - 1, batch, trailing, num)
+        return Segments(rows, layout.ptr, layout.num_segments, batch, trailing, num, layout)
 
     def depth(self, max_degree: int) -> int:
         """Sequential steps needed for a neighbourhood of ``max_degree``."""
@@ -209,28 +217,6 @@ def _run_eagerly(aggr: SegmentAggregation, x: Tensor, index: Optional[Tensor],
     the graph, so tracing it would recompile for every new graph; it runs
     eagerly (one graph break) with its fast kernels instead."""
     return aggr._forward_eager(x, index, ptr, dim_size, dim)
-
-
-def _checked_index(index: Tensor, n: int, dim_size: Optional[int]) -> Tensor:
-    try:
-        return check_index(index, n, dim_size)
-    except ValueError as exc:
-        if dim_size is not None and "out of range" in str(exc):
-            # PyG's wording, which users' code and tests match on.
-            raise ValueError(f"Encountered invalid 'dim_size' ({dim_size}) for this "
-                             f"index: {exc}") from None
-        raise
-
-
-def _check_agree(index: Tensor, ptr: Tensor) -> None:
-    """Both ``index`` and ``ptr`` given (as PyG does for CSR inputs): they must
-    describe the same grouping."""
-    expected = ptr_to_index(ptr)
-    if not torch.equal(index, expected):
-        bad = int((index != expected).nonzero()[0])
-        raise ValueError(f"'index' and 'ptr' disagree: element {bad} is in segment "
-                         f"{int(index[bad])} by 'index' but in segment {int(expected[bad])} "
-                         f"by 'ptr' (pass only one of them, or make them agree)")
 
 
 def _rows(x: Tensor, dim: int) -> Tuple[Tensor, List[int], List[int]]:

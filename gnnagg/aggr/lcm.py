@@ -7,9 +7,12 @@ import torch
 from torch import Tensor
 from torch.nn import GRUCell, Linear, Parameter
 
-from ..ops.ragged import tree_depth, tree_plan, tree_reduce
+from ..ops.layout import SegmentLayout, segment_layout
+from ..ops.ragged import build_tree_plan, tree_depth, tree_reduce
 from ._autograd import plain_autograd_required, recompute_grads
-from ._gru import gru_cell, gru_half, gru_half_backward
+from ._fused import fusion_wanted
+from ._gru import gru_half, gru_half_backward, gru_pair_plain
+from ._lcm_tree import gru_tree
 from .base import SegmentAggregation
 
 
@@ -41,12 +44,6 @@ class GRUPairOperator(GRUCell):
         weight = torch.cat([self.weight_ih, self.weight_hh])
         bias = torch.cat([self.bias_ih, self.bias_hh]) if self.bias else None
         return _GRUPair.apply(a, b, weight, bias)
-
-
-def gru_pair_plain(a: Tensor, b: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
-                   b_hh: Optional[Tensor]) -> Tensor:
-    """:class:`GRUPairOperator` in plain differentiable ops."""
-    return (gru_cell(a, b, w_ih, w_hh, b_ih, b_hh) + gru_cell(b, a, w_ih, w_hh, b_ih, b_hh)) / 2
 
 
 def _gru_pair_stacked(a: Tensor, b: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
@@ -267,20 +264,26 @@ class LCMAggregation(SegmentAggregation):
             return torch.tanh(x)
         return x
 
-    def reduce_segments(self, x: Tensor, ptr: Tensor) -> Tensor:
+    def reduce_segments(self, x: Tensor, ptr: Tensor,
+                        layout: Optional[SegmentLayout] = None) -> Tensor:
         h = self.leaves(x)
         if self.training and self.assoc_samples > 0 and h.size(0) > 0:
             self.reg_loss = self.associativity_loss(h, self.assoc_samples)
         else:
             self.reg_loss = None
-        plan = tree_plan(ptr)
-        out = tree_reduce(h, self.op, plan=plan, identity=self.identity)
-        if plan.nonempty.numel() == plan.num_segments and self.identity.requires_grad:
-            # No empty segment: the identity still takes part (with an exact
-            # zero gradient), so that DistributedDataParallel sees a gradient
-            # for every parameter in every step.
-            out = out + self.identity[:0].sum()
-        return out
+        if layout is None:
+            layout = segment_layout(ptr=ptr, num_elements=x.size(0))
+        plan = layout.plan("tree", build_tree_plan)
+        # The identity takes part even without empty segments (with an exact
+        # zero gradient then), as DistributedDataParallel wants a gradient for
+        # every parameter in every step.
+        op = self.op
+        if type(op) is GRUPairOperator and not (op._forward_hooks or op._forward_pre_hooks) \
+                and not plain_autograd_required():
+            weight = torch.cat([op.weight_ih, op.weight_hh])
+            bias = torch.cat([op.bias_ih, op.bias_hh]) if op.bias else None
+            return gru_tree(h, weight, bias, self.identity, plan, fusion_wanted(h.size(0)))
+        return tree_reduce(h, op, plan=plan, identity=self.identity)
 
     def _reduce_bounded(self, x: Tensor, ptr: Tensor, bound: int) -> Tensor:
         return self._tree_in_place(self.leaves(x), ptr, _rounds(bound))

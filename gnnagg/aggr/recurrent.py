@@ -8,19 +8,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from ..ops.ragged import pack_layout
+from ..ops.layout import SegmentLayout, segment_layout
+from ..ops.ragged import PackPlan, build_pack_plan, pack_layout
 from ._autograd import plain_autograd_required
+from ._fused import fusion_wanted
 from ._gru import gru_cell, lstm_cell
 from ._packed import packed_gru, packed_lstm
 from .base import SegmentAggregation
-
-
-def _packed_last(states: Tensor, batch_sizes: Tensor, lengths: Tensor) -> Tensor:
-    """Rows of the packed ``states`` at each segment's last step: the
-    segment of rank k with length L ends at step L - 1, row k."""
-    offsets = (torch.cumsum(batch_sizes, 0) - batch_sizes).to(lengths.device)
-    last = offsets[lengths - 1] + torch.arange(lengths.numel(), device=lengths.device)
-    return states.index_select(0, last)
 
 
 class _RecurrentAggregation(SegmentAggregation):
@@ -91,32 +85,37 @@ class _RecurrentAggregation(SegmentAggregation):
         return [getattr(r, f"{name}_l{layer}", None)
                 for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")]
 
-    def reduce_segments(self, x: Tensor, ptr: Tensor) -> Tensor:
+    def reduce_segments(self, x: Tensor, ptr: Tensor,
+                        layout: Optional[SegmentLayout] = None) -> Tensor:
         out = x.new_zeros(ptr.numel() - 1, self.out_width)
         self.reg_loss = None
-        src_of, batch_sizes, nodes = pack_layout(ptr)
-        if nodes.numel() == 0:
+        if layout is None:
+            layout = segment_layout(ptr=ptr, num_elements=x.size(0))
+        plan = layout.plan("pack", build_pack_plan)
+        if plan.nodes.numel() == 0:
             return out
-        data = x.index_select(0, src_of)
-        lengths = (ptr[1:] - ptr[:-1]).index_select(0, nodes)
-        states, final = self._run(data, batch_sizes, lengths)
-        out = out.index_copy(0, nodes, self._hidden(final)[-1])
+        states, final = self._run(x, plan)
+        out = out.index_copy(0, plan.nodes, self._hidden(final)[-1])
         if self.training and self.perm_samples > 0:
+            data = x.index_select(0, plan.src_of)
             self.reg_loss = self.permutation_loss(data, states, final)
         return out
 
-    def _run(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
-        """(packed hidden states of every step, final state as nn.RNN gives it)."""
+    def _run(self, x: Tensor, plan: PackPlan):
+        """(packed hidden states of every step, final state as nn.RNN gives
+        it, in packed rank order) of the rows ``x`` (in segment order)."""
+        data = x.index_select(0, plan.src_of)
         if plain_autograd_required():
-            return self._run_plain(data, batch_sizes, lengths)
+            return self._run_plain(data, plan)
+        batch_sizes = torch.tensor(plan.batch_sizes, dtype=torch.long)
         states, final = self.rnn(PackedSequence(data, batch_sizes))
         return states.data, final
 
-    def _run_plain(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
+    def _run_plain(self, data: Tensor, plan: PackPlan):
         """:meth:`_run` in plain differentiable ops, layer by layer (under
         ``torch.func`` transforms, which torch's packed RNN kernels do not
         support)."""
-        steps = batch_sizes.tolist()
+        steps = plan.batch_sizes
         inp, outs = data, []
         for layer in range(self.rnn.num_layers):
             weights = self._layer_weights(layer)
@@ -128,7 +127,7 @@ class _RecurrentAggregation(SegmentAggregation):
                 outs.append(state)
                 off += b
             inp = self._between_layers(torch.cat([self._output(o) for o in outs]), layer)
-        return inp, self._final(outs, batch_sizes, lengths)
+        return inp, self._final(outs, plan)
 
     def _between_layers(self, h: Tensor, layer: int) -> Tensor:
         """torch.nn.GRU/LSTM's dropout on the outputs of all but the last layer."""
@@ -137,10 +136,10 @@ class _RecurrentAggregation(SegmentAggregation):
         return h
 
     @staticmethod
-    def _final(outs: List, batch_sizes: Tensor, lengths: Tensor):
+    def _final(outs: List, plan: PackPlan):
         """Each segment's last state from the per-step states, shaped as
         torch.nn.GRU's final state of one layer."""
-        return _packed_last(torch.cat(outs), batch_sizes, lengths).unsqueeze(0)
+        return torch.cat(outs).index_select(0, plan.last).unsqueeze(0)
 
     @staticmethod
     def _head(state, b: int):
@@ -239,13 +238,14 @@ class GRUAggregation(_RecurrentAggregation):
     rnn_cls = torch.nn.GRU
     rnn_name = "gru"
 
-    def _run(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
+    def _run(self, x: Tensor, plan: PackPlan):
         r = self.rnn
         if r.num_layers != 1 or plain_autograd_required():
-            return super()._run(data, batch_sizes, lengths)
+            return super()._run(x, plan)
         w_ih, w_hh, b_ih, b_hh, _ = self._layer_weights(0)
-        states = packed_gru(data, batch_sizes.tolist(), w_ih, w_hh, b_ih, b_hh)
-        return states, _packed_last(states, batch_sizes, lengths).unsqueeze(0)
+        final, states = packed_gru(x, plan.src_of, plan.pos_of, plan.batch_sizes, w_ih, w_hh,
+                                   b_ih, b_hh, fusion_wanted(x.size(0)))
+        return states, final.unsqueeze(0)
 
     def _reduce_script(self, x: Tensor, ptr: Tensor) -> Tensor:
         out = x.new_zeros(ptr.numel() - 1, self.out_width)
@@ -297,15 +297,15 @@ class LSTMAggregation(_RecurrentAggregation):
     rnn_cls = torch.nn.LSTM
     rnn_name = "lstm"
 
-    def _run(self, data: Tensor, batch_sizes: Tensor, lengths: Tensor):
+    def _run(self, x: Tensor, plan: PackPlan):
         r = self.rnn
         if r.num_layers != 1 or r.proj_size or plain_autograd_required():
-            return super()._run(data, batch_sizes, lengths)
+            return super()._run(x, plan)
         w_ih, w_hh, b_ih, b_hh, _ = self._layer_weights(0)
-        h_all, c_all = packed_lstm(data, batch_sizes.tolist(), w_ih, w_hh, b_ih, b_hh)
-        final = (_packed_last(h_all, batch_sizes, lengths).unsqueeze(0),
-                 _packed_last(c_all, batch_sizes, lengths).unsqueeze(0))
-        return h_all, final
+        data = x.index_select(0, plan.src_of)
+        h_all, c_all = packed_lstm(data, plan.batch_sizes, w_ih, w_hh, b_ih, b_hh)
+        return h_all, (h_all.index_select(0, plan.last).unsqueeze(0),
+                       c_all.index_select(0, plan.last).unsqueeze(0))
 
     def _reduce_script(self, x: Tensor, ptr: Tensor) -> Tensor:
         out = x.new_zeros(ptr.numel() - 1, self.out_width)
@@ -320,9 +320,9 @@ class LSTMAggregation(_RecurrentAggregation):
         return final[0]
 
     @staticmethod
-    def _final(outs: List, batch_sizes: Tensor, lengths: Tensor):
-        return tuple(_packed_last(torch.cat([o[i] for o in outs]), batch_sizes, lengths)
-                     .unsqueeze(0) for i in (0, 1))
+    def _final(outs: List, plan: PackPlan):
+        return tuple(torch.cat([o[i] for o in outs]).index_select(0, plan.last).unsqueeze(0)
+                     for i in (0, 1))
 
     @staticmethod
     def _head(state, b: int):

@@ -9,7 +9,10 @@ r"""Ragged (variable-length) segments without padding.
   segment order (stable) or a random order within each segment.
 
 Segments are given by a CSR ``ptr`` over elements sorted by segment;
-:func:`sort_segments` turns any COO ``index`` into that form.
+:func:`sort_segments` turns any COO ``index`` into that form. The plans
+(the integer side of the kernels) are built from a
+:class:`~gnnagg.ops.layout.SegmentLayout` with at most one device sync and
+kept with it (:func:`build_tree_plan`, :func:`build_pack_plan`).
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from .checks import check_dim_size, check_index, check_ptr
+from .checks import check_dim_size
+from .layout import SegmentLayout, compact, segment_layout
 from .scatter import ptr_to_index
 
 
@@ -37,19 +41,12 @@ def sort_segments(index: Tensor, dim_size: Optional[int] = None,
     is stable, so neighbours keep their given order within a segment, unless
     ``shuffle`` asks for a uniformly random order within every segment.
     """
-    index = check_index(index, index.numel(), check_dim_size(dim_size))
-    if dim_size is None:
-        dim_size = int(index.max()) + 1 if index.numel() > 0 else 0
-    perm: Optional[Tensor] = None
-    if shuffle and index.numel() > 1:
-        rand = torch.randperm(index.numel(), device=index.device, generator=generator) \
-            if generator is not None else torch.randperm(index.numel(), device=index.device)
-        perm = rand[torch.argsort(index[rand], stable=True)]
-    elif index.numel() > 1 and bool((index[1:] < index[:-1]).any()):
-        perm = torch.argsort(index, stable=True)
-    counts = torch.bincount(index, minlength=dim_size)
-    ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-    return perm, ptr, dim_size
+    layout = segment_layout(index, None, index.numel() if isinstance(index, Tensor) else None,
+                            check_dim_size(dim_size))
+    perm = layout.perm
+    if shuffle and layout.num_elements > 1:
+        perm = layout.shuffled_perm(generator)
+    return perm, layout.ptr, layout.num_segments
 
 
 def shuffle_within_segments(ptr: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
@@ -61,47 +58,106 @@ def shuffle_within_segments(ptr: Tensor, generator: Optional[torch.Generator] = 
 
 
 class TreeRound(NamedTuple):
-    left: Tensor       # position of each pair's left element (right = left + 1)
-    carry: Tensor      # position of each odd segment's last element
-    merged_dst: Tensor  # new position of each pair's result
-    carry_dst: Tensor  # new position of each carried element
-    size: int          # elements after the round
+    """One round of :func:`tree_reduce`. Its level holds ``2 * pairs``
+    paired rows (pair ``j`` is rows ``2j, 2j + 1``; the last ``finishing``
+    pairs complete their segment), then ``carries`` rows that move up
+    unchanged (the odd last element of a segment)."""
+    pairs: int
+    finishing: int
+    carries: int
+    merged_dst: Tensor    # next-level row of each continuing pair's result
+    finished_seg: Tensor  # segment completed by each finishing pair
+    carry_dst: Tensor     # next-level row of each carried row
+    size: int             # rows of the next level
 
 
 class TreePlan(NamedTuple):
+    """The integer side of :func:`tree_reduce` for one grouping."""
+    leaf_src: Tensor      # element (in segment order) of each first-level row
+    single_src: Tensor    # the element of each one-element segment ...
+    single_seg: Tensor    # ... and that segment
+    empty_seg: Tensor     # segments without elements
     rounds: List[TreeRound]
-    nonempty: Tensor   # segments with at least one element
     num_segments: int
 
 
+def _round_sizes(spectrum: List[Tuple[int, int]], r: int) -> Tuple[int, int, int]:
+    """(continuing pairs, finishing pairs, carries) of round ``r``: a segment
+    of ``d`` elements has ``ceil(d / 2^r)`` of them left then."""
+    cont = fin = carry = 0
+    for d, m in spectrum:
+        c = -(-d >> r)
+        if c >= 3:
+            cont += m * (c // 2)
+            carry += m * (c % 2)
+        elif c == 2:
+            fin += m
+    return cont, fin, carry
+
+
+def build_tree_plan(layout: SegmentLayout) -> TreePlan:
+    """:func:`tree_plan` of a :class:`~gnnagg.ops.layout.SegmentLayout`,
+    built on its device without a sync (the sizes come from the spectrum).
+
+    Level ``r`` lays out, for every segment with ``c >= 2`` elements left,
+    its pairs ``(0, 1), (2, 3), ...`` side by side (segments with more than
+    two elements first, then those that finish), then the odd last elements
+    of the former; a segment's merged pair ``k`` and its carried element
+    become its elements ``k`` and ``c // 2`` of the next level.
+    """
+    counts, dev = layout.counts, layout.ptr.device
+    s, e = counts.numel(), layout.num_elements
+    depth = tree_depth(layout.max_degree)
+    sizes = [_round_sizes(layout.spectrum, r) for r in range(depth + 1)]
+    segs = torch.arange(s, device=dev)
+    levels = []
+    for r, (cont, fin, _) in enumerate(sizes):
+        c = (counts + ((1 << r) - 1)) >> r
+        half = c // 2
+        is_cont, is_fin = c >= 3, c == 2
+        odd = is_cont & (c % 2 == 1)
+        cont_pairs = torch.where(is_cont, half, 0)
+        base = torch.where(is_cont, _exclusive_cumsum(cont_pairs),
+                           cont + _exclusive_cumsum(is_fin.long()))
+        carry_row = 2 * (cont + fin) + _exclusive_cumsum(odd.long())
+        levels.append((half, cont_pairs, is_fin, odd, base, carry_row))
+
+    def row(level, seg: Tensor, k: Tensor) -> Tensor:
+        half, _, _, _, base, carry_row = level
+        return torch.where(k < 2 * half[seg], 2 * base[seg] + k, carry_row[seg])
+
+    n0 = 2 * (sizes[0][0] + sizes[0][1]) + sizes[0][2]
+    seg = torch.repeat_interleave(segs, counts, output_size=e)
+    k = torch.arange(e, device=dev) - layout.ptr[:-1][seg]
+    dst = torch.where(counts[seg] >= 2, row(levels[0], seg, k), n0)
+    leaf_src = torch.empty(n0 + 1, dtype=torch.long, device=dev).scatter_(
+        0, dst, torch.arange(e, device=dev))[:n0]
+    singles = sum(m for d, m in layout.spectrum if d == 1)
+    single_seg = compact(counts == 1, singles)
+    rounds: List[TreeRound] = []
+    for r in range(depth):
+        (cont, fin, carry), nxt = sizes[r], sizes[r + 1]
+        half, cont_pairs, is_fin, odd, _, _ = levels[r]
+        pair_seg = torch.repeat_interleave(segs, cont_pairs, output_size=cont)
+        q = torch.arange(cont, device=dev) - _exclusive_cumsum(cont_pairs)[pair_seg]
+        carry_seg = compact(odd, carry)
+        rounds.append(TreeRound(
+            cont + fin, fin, carry, row(levels[r + 1], pair_seg, q), compact(is_fin, fin),
+            row(levels[r + 1], carry_seg, half[carry_seg]), 2 * (nxt[0] + nxt[1]) + nxt[2]))
+    return TreePlan(leaf_src, layout.ptr[:-1][single_seg], single_seg,
+                    compact(counts == 0, s - layout.num_nonempty), rounds, s)
+
+
 def tree_plan(ptr: Tensor) -> TreePlan:
-    """The index arithmetic of :func:`tree_reduce`, integers only.
+    """The index arithmetic of :func:`tree_reduce` for CSR boundaries
+    ``ptr`` (integers only; one device sync, none for a cached ``ptr``).
 
     In every round, each segment with ``c`` elements pairs its elements
     ``(0, 1), (2, 3), ...``; an odd last element is carried up unchanged and
     placed after the pair results, as in PyG's ``LCMAggregation`` applied to
     one node alone.
     """
-    counts = ptr[1:] - ptr[:-1]
-    num_segments = counts.numel()
-    device = ptr.device
-    rounds: List[TreeRound] = []
-    c = counts
-    while c.numel() > 0 and int(c.max()) > 1:
-        start = _exclusive_cumsum(c)
-        pairs = c // 2
-        odd = c % 2
-        new_c = pairs + odd
-        new_start = _exclusive_cumsum(new_c)
-        pair_seg = torch.repeat_interleave(torch.arange(num_segments, device=device), pairs)
-        k = torch.arange(pair_seg.numel(), device=device) - _exclusive_cumsum(pairs)[pair_seg]
-        left = start[pair_seg] + 2 * k
-        odd_seg = odd.nonzero().view(-1)
-        carry = start[odd_seg] + c[odd_seg] - 1
-        rounds.append(TreeRound(left, carry, new_start[pair_seg] + k,
-                                new_start[odd_seg] + pairs[odd_seg], int(new_c.sum())))
-        c = new_c
-    return TreePlan(rounds, (counts > 0).nonzero().view(-1), num_segments)
+    return segment_layout(ptr=ptr).plan("tree", build_tree_plan)
 
 
 def tree_reduce(x: Tensor, op: Callable[[Tensor, Tensor], Tensor],
@@ -132,32 +188,30 @@ def tree_reduce(x: Tensor, op: Callable[[Tensor, Tensor], Tensor],
     if x.dim() != 2:
         raise ValueError(f"tree_reduce expects a 2-D input (E, F), got shape {tuple(x.shape)}")
     if plan is None:
-        if ptr is None:
-            if index is None:
-                raise ValueError("one of 'ptr', 'index' or 'plan' must be given")
-            index = check_index(index, x.size(0), check_dim_size(dim_size))
-            if index.numel() > 1 and bool((index[1:] < index[:-1]).any()):
-                raise ValueError("tree_reduce needs 'index' sorted by segment "
-                                 "(use sort_segments first)")
-            if dim_size is None:
-                dim_size = int(index.max()) + 1 if index.numel() > 0 else 0
-            counts = torch.bincount(index, minlength=dim_size)
-            ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-        ptr = check_ptr(ptr, x.size(0))
-        plan = tree_plan(ptr)
-    for rnd in plan.rounds:
-        merged = op(x.index_select(0, rnd.left), x.index_select(0, rnd.left + 1))
-        nxt = merged.new_empty(rnd.size, merged.size(1))
-        nxt.index_copy_(0, rnd.merged_dst, merged)
-        x = nxt.index_copy_(0, rnd.carry_dst, x.index_select(0, rnd.carry))
-    # Now exactly one element per non-empty segment, in segment order.
+        if ptr is None and index is None:
+            raise ValueError("one of 'ptr', 'index' or 'plan' must be given")
+        layout = segment_layout(index, ptr, x.size(0), dim_size)
+        if layout.perm is not None:
+            raise ValueError("tree_reduce needs 'index' sorted by segment "
+                             "(use sort_segments first)")
+        plan = layout.plan("tree", build_tree_plan)
+    width = x.size(1)
     if identity is None:
-        out = x.new_zeros(plan.num_segments, x.size(1))
+        out = x.new_zeros(plan.num_segments, width)
     else:
-        out = identity.to(x.dtype).expand(plan.num_segments, x.size(1))
-    if plan.nonempty.numel() == plan.num_segments:
-        return x
-    return out.index_copy(0, plan.nonempty, x)
+        out = identity.to(x.dtype).expand(plan.num_segments, width)
+    out = out.index_copy(0, plan.single_seg, x.index_select(0, plan.single_src))
+    level = x.index_select(0, plan.leaf_src)
+    for rnd in plan.rounds:
+        pairs = level[:2 * rnd.pairs].view(rnd.pairs, 2, width)
+        merged = op(pairs[:, 0], pairs[:, 1])
+        keep = rnd.pairs - rnd.finishing
+        nxt = merged.new_empty(rnd.size, width)
+        nxt.index_copy_(0, rnd.merged_dst, merged[:keep])
+        level = nxt.index_copy_(0, rnd.carry_dst,
+                                level[2 * rnd.pairs:2 * rnd.pairs + rnd.carries])
+        out = out.index_copy(0, rnd.finished_seg, merged[keep:])
+    return out
 
 
 def tree_depth(max_degree: int) -> int:
@@ -200,6 +254,46 @@ def pack_layout(ptr: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     return src_of, batch_sizes.cpu(), nodes
 
 
+class PackPlan(NamedTuple):
+    """The integer side of a recurrence over packed segments."""
+    src_of: Tensor          # element (in segment order) of each packed row
+    pos_of: Tensor          # packed row of each element (the inverse)
+    batch_sizes: List[int]  # rows of each step (on the host)
+    nodes: Tensor           # non-empty segments, longest first
+    lengths: Tensor         # their lengths
+    last: Tensor            # packed row of each one's last element
+    num_segments: int
+
+
+def build_pack_plan(layout: SegmentLayout) -> PackPlan:
+    """:func:`pack_layout` of a :class:`~gnnagg.ops.layout.SegmentLayout`
+    without a device sync: the step sizes come from its degree spectrum."""
+    counts, dev = layout.counts, layout.ptr.device
+    s, e = counts.numel(), layout.num_elements
+    # Steps d' <= t < d (d' the next smaller size) advance every segment of size >= d.
+    batch_sizes: List[int] = []
+    running = 0
+    for i, (d, m) in enumerate(layout.spectrum):
+        running += m
+        below = layout.spectrum[i + 1][0] if i + 1 < len(layout.spectrum) else 0
+        batch_sizes.extend([running] * (d - below))
+    batch_sizes.reverse()
+    order = torch.argsort(counts, descending=True, stable=True)
+    nonempty = layout.num_nonempty
+    nodes = order[:nonempty]
+    rank = torch.empty_like(order).scatter_(0, order, torch.arange(s, device=dev))
+    ascending = counts.index_select(0, order.flip(0))
+    steps = torch.arange(layout.max_degree, device=dev)
+    sizes = s - torch.searchsorted(ascending, steps, right=True)  # segments longer than t
+    offsets = _exclusive_cumsum(sizes)
+    seg = torch.repeat_interleave(torch.arange(s, device=dev), counts, output_size=e)
+    dest = offsets[torch.arange(e, device=dev) - layout.ptr[:-1][seg]] + rank[seg]
+    src_of = torch.empty_like(dest).scatter_(0, dest, torch.arange(e, device=dev))
+    lengths = counts.index_select(0, nodes)
+    last = offsets[lengths - 1] + torch.arange(nonempty, device=dev) if nonempty else lengths
+    return PackPlan(src_of, dest, batch_sizes, nodes, lengths, last, s)
+
+
 def pack_segments(x: Tensor, ptr: Tensor) -> Packed:
     """Lay out the CSR segments of ``x`` (``(E, F)``) as a PackedSequence.
 
@@ -207,6 +301,7 @@ def pack_segments(x: Tensor, ptr: Tensor) -> Packed:
     element ``t`` of every segment longer than ``t``. Empty segments are left
     out (``nodes`` lists the segments that are in). No padding is created.
     """
-    src_of, batch_sizes, nodes = pack_layout(ptr)
-    return Packed(PackedSequence(x.index_select(0, src_of), batch_sizes), nodes,
-                  ptr.numel() - 1)
+    plan = segment_layout(ptr=ptr, num_elements=x.size(0)).plan("pack", build_pack_plan)
+    return Packed(PackedSequence(x.index_select(0, plan.src_of),
+                                 torch.tensor(plan.batch_sizes, dtype=torch.long)),
+                  plan.nodes, plan.num_segments)
