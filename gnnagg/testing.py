@@ -261,3 +261,84 @@ def check_aggregator(make: Callable[[int], Aggregation], channels: int = 4,
             assert_permutation_invariant(aggr, x, index, n, atol * 10)
         elif invariant is False:
             assert_not_permutation_invariant(aggr, x, index, n)
+
+
+class HostSyncs:
+    """Counts the device-to-host synchronisations of the code run inside
+    it (``with HostSyncs() as syncs: ...; syncs.count``).
+
+    On CUDA, with ``torch.cuda.set_sync_debug_mode('warn')``, every
+    synchronising CUDA call counts. Elsewhere the operations that would
+    synchronise on a GPU are counted instead: reading a tensor's value on the
+    host (``item``, ``int``, ``float``, ``bool``: ``aten._local_scalar_dense``),
+    ``tolist``/``numpy``/copies to the CPU, and the operations whose output
+    size depends on the data (``nonzero``, ``masked_select``, ``unique``,
+    ``bincount``, boolean-mask indexing, ``repeat_interleave`` without
+    ``output_size``). ``events`` lists what was counted.
+    """
+
+    _DATA_DEPENDENT = ("nonzero", "masked_select", "unique", "_unique", "unique_consecutive",
+                       "unique_dim", "_unique2", "bincount", "_local_scalar_dense")
+
+    def __init__(self, device="cpu") -> None:
+        self.device = torch.device(device)
+        self.events = []
+
+    @property
+    def count(self) -> int:
+        return len(self.events)
+
+    def __enter__(self) -> "HostSyncs":
+        if self.device.type == "cuda":
+            import warnings
+
+            torch.cuda.synchronize()
+            self._catch = warnings.catch_warnings(record=True)
+            self._records = self._catch.__enter__()
+            warnings.simplefilter("always")
+            self._mode_before = torch.cuda.get_sync_debug_mode()
+            torch.cuda.set_sync_debug_mode("warn")
+            return self
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                name = func.overloadpacket.__name__
+                if name in HostSyncs._DATA_DEPENDENT:
+                    counter.events.append(name)
+                elif name == "repeat_interleave" and kwargs.get("output_size") is None \
+                        and func is torch.ops.aten.repeat_interleave.Tensor:
+                    counter.events.append("repeat_interleave without output_size")
+                elif name in ("index", "index_put", "index_put_") and any(
+                        isinstance(i, Tensor) and i.dtype == torch.bool
+                        for i in (args[1] if len(args) > 1 else []) or []):
+                    counter.events.append(f"{name} with a boolean mask")
+                return func(*args, **kwargs)
+
+        self._mode = _Mode()
+        self._patched = {}
+        for method in ("tolist", "numpy"):
+            original = getattr(Tensor, method)
+
+            def patched(t, *a, _original=original, _name=method, **kw):
+                counter.events.append(_name)
+                return _original(t, *a, **kw)
+
+            self._patched[method] = original
+            setattr(Tensor, method, patched)
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.set_sync_debug_mode(self._mode_before)
+            self._catch.__exit__(*exc)
+            self.events.extend(str(w.message)[:120] for w in self._records
+                               if "synchroniz" in str(w.message).lower())
+            return
+        self._mode.__exit__(*exc)
+        for method, original in self._patched.items():
+            setattr(Tensor, method, original)

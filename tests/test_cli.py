@@ -1,6 +1,7 @@
 import json
-import subprocess
-import sys
+
+import pytest
+import torch
 
 from gnnagg.cli import EXPERIMENTS, main
 
@@ -24,14 +25,16 @@ def test_run_lists_experiments(capsys):
         assert name in out
 
 
-def test_bench_aggr_small_writes_json(tmp_path):
+@pytest.mark.usefixtures("one_thread")
+def test_bench_aggr_small_writes_json(tmp_path, capsys):
+    # In this process (the default spawns one process per cell, which takes
+    # minutes here); the measurement code is the same.
     out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "gnnagg", "bench", "aggr", "--nodes", "200", "--edges", "1500",
-         "--channels", "8", "--hub-degrees", "120", "--aggrs", "lcm", "gru",
-         "--repeats", "1", "--check-nodes", "5", "--threads", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    nodes, edges, channels = 200, 1500, 8
+    assert main(["bench", "aggr", "--nodes", str(nodes), "--edges", str(edges), "--channels",
+                 str(channels), "--hub-degrees", "120", "--aggrs", "lcm", "gru", "--repeats", "1",
+                 "--check-nodes", "5", "--threads", "1", "--device", "cpu", "--in-process",
+                 "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert len(result["cells"]) == 2 * 2 * 2
     assert all("error" not in c for c in result["cells"]), result["cells"]
@@ -39,4 +42,38 @@ def test_bench_aggr_small_writes_json(tmp_path):
         assert check["max_abs_diff_gnnagg_vs_pyg_alone"] < 1e-5, key
     uniform_lcm = result["checks"]["uniform/lcm"]
     assert uniform_lcm["max_abs_diff_pyg_batched_vs_alone"] > 1e-3  # PyG's padding shows
-    assert "| graph" in proc.stdout
+    stdout = capsys.readouterr().out
+    assert "| graph" in stdout and "GEMM bound reached" in stdout
+    assert "pyg/gnnagg forward_backward, uniform, lcm" in result["ratios"]
+    # The GEMM-only bound counts exactly the products the kernels need:
+    # LCM: the leaves' projection (forward, two in backward) and, per merge
+    # of two elements, one projection of both (2 x H x 6H) and two of its
+    # gradient; GRU: per element one input projection and, after the first
+    # step, one hidden projection, each with two gradient products.
+    h = channels
+    for graph in result["graphs"]:
+        deg = torch.bincount(_index(graph), minlength=nodes)
+        e, k = int(deg.sum()), int((deg > 0).sum())
+        expected = {"lcm": 6 * e * h * h + 72 * h * h * (e - k), "gru": 18 * h * h * (2 * e - k)}
+        for aggr, flops in expected.items():
+            cell = next(c for c in result["cells"] if c["graph"] == graph["name"]
+                        and c["aggr"] == aggr and c["impl"] == "gnnagg")
+            assert cell["gemm"]["gflop"] * 1e9 == pytest.approx(flops, rel=1e-9), (graph, aggr)
+            assert 0 < cell["gemm"]["alone_s"]
+    pyg_lcm = next(c for c in result["cells"] if c["graph"] == "uniform" and c["aggr"] == "lcm"
+                   and c["impl"] == "pyg")
+    ours_lcm = next(c for c in result["cells"] if c["graph"] == "uniform" and c["aggr"] == "lcm"
+                    and c["impl"] == "gnnagg")
+    assert pyg_lcm["gemm"]["gflop"] > ours_lcm["gemm"]["gflop"]  # PyG merges padding too
+
+
+def _index(graph):
+    from gnnagg.bench.aggr import make_graph
+
+    return make_graph({k: graph[k] for k in ("kind", "nodes", "edges", "seed", "hub")
+                       if k in graph})
+
+
+def test_bench_aggr_rejects_bad_options(capsys):
+    assert main(["bench", "aggr", "--nodes", "0", "--in-process"]) == 2
+    assert "--nodes must be >= 1" in capsys.readouterr().err

@@ -77,7 +77,9 @@ class _PackedGRU(torch.autograd.Function):
         data = torch.index_select(x, 0, src_of, out=row_buffer(num, x.size(1), x))
         states = row_buffer(num, hs, x)
         gates = []
-        zeros = row_buffer(min(batch_sizes[0], BLOCK_ROWS) if batch_sizes else 0, hs, x).zero_()
+        first = min(batch_sizes[0], BLOCK_ROWS) if batch_sizes else 0
+        zeros = row_buffer(first, hs, x).zero_()  # the initial state ...
+        zero_proj = row_buffer(first, 3 * hs, x).zero_()  # ... and its projection
         w_ih_t, w_hh_t = w_ih.t(), w_hh.t()
         for unit in _units(batch_sizes):
             r0 = offsets[unit[0][0]] + unit[0][1]
@@ -85,11 +87,15 @@ class _PackedGRU(torch.autograd.Function):
             gi = torch.mm(data[r0:r1], w_ih_t, out=row_buffer(r1 - r0, 3 * hs, x))
             for t, lo, hi in unit:
                 a, n = offsets[t] + lo, hi - lo
-                hp = states[offsets[t - 1] + lo:offsets[t - 1] + hi] if t else zeros[:n]
+                if t:
+                    hp = states[offsets[t - 1] + lo:offsets[t - 1] + hi]
+                    gh = torch.mm(hp, w_hh_t)
+                else:
+                    hp, gh = zeros[:n], zero_proj[:n]
                 # The saved gates come in block-sized pieces, which the allocator
                 # recycles between steps (one large buffer would be fresh memory).
-                gates.append(step_forward(gi[a - r0:a - r0 + n], torch.mm(hp, w_hh_t), hp, b_ih,
-                                          b_hh, states[a:a + n], fused=fused and n > 1))
+                gates.append(step_forward(gi[a - r0:a - r0 + n], gh, hp, b_ih, b_hh,
+                                          states[a:a + n], fused=fused and n > 1))
         final = x.new_empty(batch_sizes[0] if batch_sizes else 0, hs)
         for t, b in enumerate(batch_sizes):  # segments of length t + 1 end here
             after = batch_sizes[t + 1] if t + 1 < len(batch_sizes) else 0

@@ -6,7 +6,12 @@ output for that node run alone (same weights), then times forward and
 forward+backward and measures peak memory. Every (graph, aggregator,
 implementation) cell runs in its own process, so that peak memory is that
 cell's own and a PyG run that exhausts the memory cap cannot take the
-benchmark down; ratios are taken between cells of the same run.
+benchmark down (``--in-process`` runs them in this process instead, for
+tests); ratios are taken between cells of the same run.
+
+Each cell also records the matrix products of one forward+backward pass
+and times them alone (:mod:`gnnagg.bench.gemm`): the GEMM-only bound, and
+the fraction of it the implementation reaches.
 """
 from __future__ import annotations
 
@@ -149,6 +154,12 @@ def run_cell(spec: Dict[str, Any]) -> Dict[str, Any]:
         result[name] = {"median_s": times[len(times) // 2], "min_s": times[0],
                         "peak_extra_bytes": max(peak - base, 0)}
     result["peak_rss_bytes"] = _rss_kb("VmHWM") * 1024 if not cuda else None
+    if spec.get("gemm_bound", True):
+        from .gemm import gemm_bound
+
+        result["gemm"] = gemm_bound(fwd_bwd, device, spec["repeats"], sync)
+        x.grad = None
+        module.zero_grad(set_to_none=True)
     return result
 
 
@@ -176,18 +187,20 @@ def _run_child(spec: Dict[str, Any], memory_cap_gb: Optional[float], timeout: fl
 # Correctness ################################################################
 
 def check_against_pyg_alone(aggr: str, index: torch.Tensor, num_nodes: int, channels: int,
-                            num_check: int, batched_pyg: bool) -> Dict[str, Any]:
+                            num_check: int, batched_pyg: bool,
+                            device: str = "cpu") -> Dict[str, Any]:
     """Max |gnnagg(batch)[i] - PyG(node i alone)| over sampled nodes (the
     hub, an isolated node if any, and random ones); with ``batched_pyg``
-    also PyG's own batched-vs-alone difference."""
+    also PyG's own batched-vs-alone difference. Both run on ``device``."""
     ours, pyg = make_pair(aggr, channels)
-    ours.eval()
+    ours, pyg = ours.to(device).eval(), pyg.to(device)
     g = torch.Generator().manual_seed(2)
     x = torch.randn(index.numel(), channels, generator=g)
+    dev_x, dev_index = x.to(device), index.to(device)
     deg = torch.bincount(index, minlength=num_nodes)
     with torch.no_grad():
-        out = ours(x, index, dim_size=num_nodes)
-        pyg_out = pyg(x, index, dim_size=num_nodes) if batched_pyg else None
+        out = ours(dev_x, dev_index, dim_size=num_nodes).cpu()
+        pyg_out = pyg(dev_x, dev_index, dim_size=num_nodes).cpu() if batched_pyg else None
     nodes = {int(deg.argmax())}
     isolated = (deg == 0).nonzero().view(-1)
     if isolated.numel():
@@ -199,9 +212,9 @@ def check_against_pyg_alone(aggr: str, index: torch.Tensor, num_nodes: int, chan
         d = int(deg[i])
         if d == 0:
             continue  # PyG alone is undefined for no elements (log2(0))
-        xi = x[ptr[i]:ptr[i + 1]]
+        xi = x[ptr[i]:ptr[i + 1]].to(device)
         with torch.no_grad():
-            alone = pyg(xi, torch.zeros(d, dtype=torch.long), dim_size=1)[0]
+            alone = pyg(xi, torch.zeros(d, dtype=torch.long, device=device), dim_size=1)[0].cpu()
         err_ours = max(err_ours, (out[i] - alone).abs().max().item())
         if pyg_out is not None:
             err_pyg = max(err_pyg, (pyg_out[i] - alone).abs().max().item())
@@ -231,6 +244,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds per cell before it is reported as timed out")
     parser.add_argument("--check-nodes", type=int, default=64,
                         help="random nodes compared with PyG run alone (default: 64)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run every cell in this process (fast, for tests; peak memory "
+                             "and failures are then not isolated per cell)")
+    parser.add_argument("--no-gemm-bound", action="store_true",
+                        help="skip timing each cell's matrix products alone")
     parser.add_argument("--_cell", help=argparse.SUPPRESS)
 
 
@@ -244,12 +262,29 @@ def _fmt_mem(cell: Dict[str, Any]) -> str:
     return f"{cell['forward_backward']['peak_extra_bytes'] / 2**20:.0f}"
 
 
+def _gemm_fraction(cell: Dict[str, Any]) -> Optional[float]:
+    if "error" in cell or "gemm" not in cell:
+        return None
+    return cell["gemm"]["alone_s"] / cell["forward_backward"]["median_s"]
+
+
+def validate(args: argparse.Namespace) -> None:
+    for name in ("nodes", "edges", "channels", "repeats"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1 (got {getattr(args, name)})")
+    if any(h < 1 for h in args.hub_degrees):
+        raise ValueError(f"--hub-degrees must be >= 1 (got {args.hub_degrees})")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: CUDA is not available here")
+
+
 def main(args: argparse.Namespace) -> Dict[str, Any]:
     from ..utils import environment, format_table, progress
 
     if args._cell:
         print(json.dumps(run_cell(json.loads(args._cell))))
         return None
+    validate(args)
     graphs = [{"name": "uniform", "kind": "uniform", "nodes": args.nodes, "edges": args.edges,
                "seed": 0}]
     graphs += [{"name": f"power-law (hub {h})", "kind": "power_law", "nodes": args.nodes,
@@ -268,30 +303,42 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
                 continue
             checks[f"{graph['name']}/{aggr}"] = check_against_pyg_alone(
                 aggr, index, graph["nodes"], args.channels, args.check_nodes,
-                batched_pyg=graph["kind"] == "uniform")
+                batched_pyg=graph["kind"] == "uniform", device=args.device)
 
     cells: List[Dict[str, Any]] = []
     jobs = [(g, a, i) for g in graphs for a in args.aggrs for i in args.impls]
     for graph, aggr, impl in progress(jobs, desc="timing"):
         spec = {"graph": {k: graph[k] for k in ("kind", "nodes", "edges", "seed", "hub") if k in graph},
                 "aggr": aggr, "impl": impl, "channels": args.channels, "repeats": args.repeats,
-                "threads": args.threads, "device": args.device}
-        cell = _run_child(spec, args.memory_cap_gb, args.timeout)
+                "threads": args.threads, "device": args.device,
+                "gemm_bound": not args.no_gemm_bound}
+        if args.in_process:
+            threads = torch.get_num_threads()
+            try:
+                cell = run_cell(spec)
+            finally:
+                torch.set_num_threads(threads)
+        else:
+            cell = _run_child(spec, args.memory_cap_gb, args.timeout)
         cells.append({"graph": graph["name"], "aggr": aggr, "impl": impl, **cell})
 
     def find(graph, aggr, impl):
         return next((c for c in cells if c["graph"] == graph and c["aggr"] == aggr
-                     and c["impl"] == impl), None)
+                     and c["impl"] == impl and "error" not in c), None)
 
     ratios = {}
+    for graph in graphs:
+        for aggr in args.aggrs:
+            a, b = find(graph["name"], aggr, "gnnagg"), find(graph["name"], aggr, "pyg")
+            if a and b:
+                for key in ("forward", "forward_backward"):
+                    ratios[f"pyg/gnnagg {key}, {graph['name']}, {aggr}"] = (
+                        b[key]["median_s"] / a[key]["median_s"])
     for aggr in args.aggrs:
-        a, b = find("uniform", aggr, "gnnagg"), find("uniform", aggr, "pyg")
-        if a and b and "error" not in a and "error" not in b:
-            ratios[f"pyg/gnnagg forward_backward, uniform, {aggr}"] = (
-                b["forward_backward"]["median_s"] / a["forward_backward"]["median_s"])
+        a = find("uniform", aggr, "gnnagg")
         for graph in graphs[1:]:
             p = find(graph["name"], aggr, "gnnagg")
-            if a and p and "error" not in a and "error" not in p:
+            if a and p:
                 ratios[f"gnnagg forward_backward, {graph['name']}/uniform, {aggr}"] = (
                     p["forward_backward"]["median_s"] / a["forward_backward"]["median_s"])
 
@@ -300,24 +347,32 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
         check = checks.get(f"{c['graph']}/{c['aggr']}", {})
         diff = check.get("max_abs_diff_gnnagg_vs_pyg_alone") if c["impl"] == "gnnagg" else \
             check.get("max_abs_diff_pyg_batched_vs_alone")
+        frac = _gemm_fraction(c)
+        gemm = "-" if frac is None else f"{c['gemm']['alone_s'] * 1000:.0f}"
         rows.append([c["graph"], c["aggr"], c["impl"], _fmt_time(c, "forward"),
-                     _fmt_time(c, "forward_backward"), _fmt_mem(c),
+                     _fmt_time(c, "forward_backward"), gemm,
+                     "-" if frac is None else f"{frac:.2f}", _fmt_mem(c),
                      "-" if diff is None else f"{diff:.1e}"])
     print(f"\ndevice: {args.device}, threads per cell: {args.threads or torch.get_num_threads()}, "
           f"channels: {args.channels}")
     for graph in graphs:
         print(f"  {graph['name']}: {graph['nodes']} nodes, {graph['num_edges']} edges, "
               f"max degree {graph['max_degree']}, {graph['isolated']} isolated")
-    print(format_table(["graph", "aggr", "impl", "fwd ms", "fwd+bwd ms", "peak extra MB (fwd+bwd)",
+    print(format_table(["graph", "aggr", "impl", "fwd ms", "fwd+bwd ms", "GEMMs alone ms",
+                        "GEMM bound reached", "peak extra MB (fwd+bwd)",
                         "max |diff| vs PyG per node alone"], rows))
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}x")
-    return {"benchmark": "aggr", "environment": environment(), "graphs": graphs,
-            "cells": cells, "checks": checks, "ratios": ratios,
+    return {"benchmark": "aggr", "options": {k: v for k, v in vars(args).items() if k != "_cell"},
+            "environment": environment(), "graphs": graphs, "cells": cells, "checks": checks,
+            "ratios": ratios,
             "notes": "peak extra = peak resident memory (CPU) or allocated memory (CUDA) during "
                      "the timed calls minus memory before them; diff columns: gnnagg rows "
                      "compare gnnagg's batched output with PyG run on each node alone, pyg rows "
-                     "compare PyG's batched output with PyG alone (uniform graph only)."}
+                     "compare PyG's batched output with PyG alone (uniform graph only). "
+                     "GEMMs alone: the matrix products of one forward+backward pass of that "
+                     "cell (same shapes, layouts, dtypes) timed alone in the same process; GEMM "
+                     "bound reached = GEMMs alone / fwd+bwd time."}
 
 
 def _main() -> None:  # ``python -m gnnagg.bench.aggr`` (used for child cells)
