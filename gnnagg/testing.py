@@ -24,14 +24,15 @@ def _close(a: Tensor, b: Tensor, atol: float, what: str) -> None:
         raise AssertionError(f"{what}: max abs difference {err:.3g} > {atol:.3g}")
 
 
-def random_segments(degrees, channels: int, dtype=torch.float32, seed: int = 0):
-    """Elements for segments of the given sizes: ``(x, index, ptr)``, index sorted."""
+def random_segments(degrees, channels: int, dtype=torch.float32, seed: int = 0, device=None):
+    """Elements for segments of the given sizes: ``(x, index, ptr)``, index
+    sorted, on ``device`` (the same values on every device)."""
     g = torch.Generator().manual_seed(seed)
     degrees = torch.as_tensor(degrees, dtype=torch.long)
     index = torch.repeat_interleave(torch.arange(degrees.numel()), degrees)
     x = torch.randn(int(degrees.sum()), channels, generator=g, dtype=dtype)
     ptr = torch.cat([degrees.new_zeros(1), degrees.cumsum(0)])
-    return x, index, ptr
+    return x.to(device), index.to(device), ptr.to(device)
 
 
 def assert_batch_independent(aggr: Aggregation, x: Tensor, index: Tensor,
@@ -42,7 +43,8 @@ def assert_batch_independent(aggr: Aggregation, x: Tensor, index: Tensor,
     out = aggr(x, index, dim_size=dim_size)
     for i in range(dim_size):
         mask = index == i
-        alone = aggr(x[mask], torch.zeros(int(mask.sum()), dtype=torch.long), dim_size=1)
+        alone = aggr(x[mask], torch.zeros(int(mask.sum()), dtype=torch.long, device=x.device),
+                     dim_size=1)
         _close(out[i:i + 1], alone, atol, f"segment {i} batched vs alone")
 
 
@@ -64,9 +66,10 @@ def assert_unsorted_equals_sorted(aggr: Aggregation, x: Tensor, index: Tensor,
     # Random keys, re-dealt so that they increase within each segment; the
     # order by key then interleaves segments but keeps each one's order.
     r = torch.rand(index.numel(), generator=g, dtype=torch.float64)
+    cpu_index = index.cpu()
     by_r = torch.argsort(r)
-    by_index_then_r = by_r[torch.argsort(index[by_r], stable=True)]
-    perm = torch.argsort(r[by_index_then_r])
+    by_index_then_r = by_r[torch.argsort(cpu_index[by_r], stable=True)]
+    perm = torch.argsort(r[by_index_then_r]).to(index.device)
     _close(aggr(x, index, dim_size=dim_size), aggr(x[perm], index[perm], dim_size=dim_size),
            atol, "unsorted vs sorted index")
 
@@ -77,7 +80,7 @@ def assert_permutation_invariant(aggr: Aggregation, x: Tensor, index: Tensor,
     aggr.eval()
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(index.numel(), generator=g)
-    perm = perm[torch.argsort(index[perm], stable=True)]
+    perm = perm[torch.argsort(index.cpu()[perm], stable=True)].to(index.device)
     _close(aggr(x, index, dim_size=dim_size), aggr(x[perm], index[perm], dim_size=dim_size),
            atol, "permuted neighbours")
 
@@ -95,18 +98,18 @@ def assert_not_permutation_invariant(aggr: Aggregation, x: Tensor, index: Tensor
 
 def assert_empty_and_isolated(aggr: Aggregation, channels: int,
                               expected_empty: Optional[Tensor] = None,
-                              dtype: torch.dtype = torch.float32) -> None:
+                              dtype: torch.dtype = torch.float32, device=None) -> None:
     """No elements at all, and segments without elements, are well defined
     (finite; equal to ``expected_empty`` when given)."""
     aggr.eval()
-    x = torch.randn(0, channels, dtype=dtype)
-    out = aggr(x, torch.zeros(0, dtype=torch.long), dim_size=3)
+    x = torch.randn(0, channels, dtype=dtype, device=device)
+    out = aggr(x, torch.zeros(0, dtype=torch.long, device=device), dim_size=3)
     if out.size(0) != 3 or not torch.isfinite(out).all():
         raise AssertionError(f"empty input: got shape {tuple(out.shape)} / non-finite values")
     if expected_empty is not None:
         _close(out, expected_empty.expand_as(out), 1e-7, "empty segments")
-    x = torch.randn(2, channels, dtype=dtype)
-    out = aggr(x, torch.tensor([1, 1]), dim_size=4)  # segments 0, 2, 3 empty
+    x = torch.randn(2, channels, dtype=dtype, device=device)
+    out = aggr(x, torch.tensor([1, 1], device=device), dim_size=4)  # segments 0, 2, 3 empty
     if out.size(0) != 4 or not torch.isfinite(out).all():
         raise AssertionError("isolated nodes: wrong shape or non-finite output")
     _close(out[0], out[2], 0.0, "isolated nodes agree")
@@ -243,19 +246,20 @@ def assert_compiles(aggr: Aggregation, x: Tensor, index: Tensor, dim_size: int,
 
 def check_aggregator(make: Callable[[int], Aggregation], channels: int = 4,
                      permutation_invariant: Optional[bool] = None,
-                     dtypes=(torch.float32, torch.float64)) -> None:
+                     dtypes=(torch.float32, torch.float64), device=None) -> None:
     """Run every applicable assertion on a fixture with an empty segment,
-    a degree-1 node and a high-degree node, in float32 and float64."""
+    a degree-1 node and a high-degree node, in float32 and float64, on
+    ``device``."""
     degrees = [3, 0, 1, 9, 2]
     for dtype in dtypes:
-        aggr = make(channels).to(dtype)
+        aggr = make(channels).to(device=device, dtype=dtype)
         atol = 1e-5 if dtype == torch.float32 else 1e-10
-        x, index, ptr = random_segments(degrees, channels, dtype)
+        x, index, ptr = random_segments(degrees, channels, dtype, device=device)
         n = len(degrees)
         assert_batch_independent(aggr, x, index, n, atol)
         assert_index_ptr_agree(aggr, x, index, ptr, atol)
         assert_unsorted_equals_sorted(aggr, x, index, n, atol)
-        assert_empty_and_isolated(aggr, channels, dtype=dtype)
+        assert_empty_and_isolated(aggr, channels, dtype=dtype, device=device)
         invariant = getattr(aggr, "permutation_invariant", permutation_invariant)
         if invariant:
             assert_permutation_invariant(aggr, x, index, n, atol * 10)

@@ -15,6 +15,25 @@ def pytest_configure(config):
     os.environ.setdefault("GNNAGG_QUIET", "1")
 
 
+#: Every device the op and aggregator tests run on: the CPU always, CUDA
+#: when present (``GNNAGG_TEST_DEVICES=cpu`` restricts the list).
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _devices():
+    import os
+
+    wanted = os.environ.get("GNNAGG_TEST_DEVICES")
+    return [d for d in DEVICES if not wanted or d in wanted.split(",")]
+
+
+@pytest.fixture(params=_devices())
+def device(request):
+    """Each available device in turn (``torch.device``); a test that takes
+    it runs once per device and builds its tensors and modules there."""
+    return torch.device(request.param)
+
+
 @pytest.fixture
 def one_thread():
     """Tiny models: extra threads only add synchronisation (and CI machines

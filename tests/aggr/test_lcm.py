@@ -20,41 +20,42 @@ def pyg_twin(ours: LCMAggregation) -> pyg_aggr.LCMAggregation:
 
 
 @pytest.mark.parametrize("operator", ["gru", "mlp"])
-def test_properties(operator):
-    check_aggregator(lambda c: LCMAggregation(c, c, operator=operator))
+def test_properties(operator, device):
+    check_aggregator(lambda c: LCMAggregation(c, c, operator=operator), device=device)
 
 
-def test_operator_is_exactly_commutative():
+def test_operator_is_exactly_commutative(device):
     for operator in ["gru", "mlp"]:
-        aggr = LCMAggregation(4, 4, operator=operator)
-        a, b = torch.randn(10, 4), torch.randn(10, 4)
+        aggr = LCMAggregation(4, 4, operator=operator).to(device)
+        a, b = torch.randn(10, 4, device=device), torch.randn(10, 4, device=device)
         assert torch.equal(aggr.op(a, b), aggr.op(b, a))
 
 
-def test_matches_pyg_per_node_alone():
+def test_matches_pyg_per_node_alone(device):
     torch.manual_seed(0)
-    ours = LCMAggregation(6, 5).eval()
-    pyg = pyg_twin(ours)
+    ours = LCMAggregation(6, 5).to(device).eval()
+    pyg = pyg_twin(ours).to(device)
     degrees = [3, 10, 1, 0, 7, 16]
-    x, index, _ = random_segments(degrees, 6)
+    x, index, _ = random_segments(degrees, 6, device=device)
     out = ours(x, index, dim_size=len(degrees))
     for i, d in enumerate(degrees):
         if d == 0:
             torch.testing.assert_close(out[i], ours.identity.detach())
             continue
-        alone = pyg(x[index == i], torch.zeros(d, dtype=torch.long), dim_size=1)[0]
+        alone = pyg(x[index == i], torch.zeros(d, dtype=torch.long, device=device),
+                    dim_size=1)[0]
         assert (alone - out[i]).abs().max() < 1e-5
 
 
-def test_pyg_is_batch_dependent_but_ours_is_not():
+def test_pyg_is_batch_dependent_but_ours_is_not(device):
     """The failure the assertion exists for: PyG pads every neighbourhood to
     the largest degree in the batch and lets the zeros into the operator."""
     torch.manual_seed(0)
-    ours = LCMAggregation(4, 4).eval()
-    x, index, _ = random_segments([3, 10], 4)
+    ours = LCMAggregation(4, 4).to(device).eval()
+    x, index, _ = random_segments([3, 10], 4, device=device)
     assert_batch_independent(ours, x, index, 2)
     with pytest.raises(AssertionError, match="batched vs alone"):
-        assert_batch_independent(pyg_twin(ours), x, index, 2)
+        assert_batch_independent(pyg_twin(ours).to(device), x, index, 2)
 
 
 def test_unprojected_and_channel_errors():
@@ -71,18 +72,18 @@ def test_unprojected_and_channel_errors():
         LCMAggregation(4, 4, operator="xor")
 
 
-def test_learned_identity_gets_gradient():
-    aggr = LCMAggregation(3, 3)
-    out = aggr(torch.randn(2, 3), torch.tensor([0, 0]), dim_size=3)
+def test_learned_identity_gets_gradient(device):
+    aggr = LCMAggregation(3, 3).to(device)
+    out = aggr(torch.randn(2, 3, device=device), torch.tensor([0, 0], device=device), dim_size=3)
     out.sum().backward()
     assert aggr.identity.grad is not None and aggr.identity.grad.abs().sum() > 0
 
 
-def test_associativity_regulariser():
+def test_associativity_regulariser(device):
     torch.manual_seed(0)
-    aggr = LCMAggregation(4, 4, assoc_samples=32)
+    aggr = LCMAggregation(4, 4, assoc_samples=32).to(device)
     model = torch.nn.Sequential(aggr)
-    x, index, _ = random_segments([3, 5], 4)
+    x, index, _ = random_segments([3, 5], 4, device=device)
     aggr(x, index)
     loss = regularization_loss(model)
     assert loss.item() > 0 and loss.requires_grad
@@ -97,13 +98,13 @@ def test_associativity_regulariser():
             return a + b
 
     aggr.op = Add()
-    assert aggr.associativity_loss(torch.randn(10, 4), 16).item() < 1e-10
+    assert aggr.associativity_loss(torch.randn(10, 4, device=device), 16).item() < 1e-10
 
 
-def test_shuffle_only_in_training():
+def test_shuffle_only_in_training(device):
     torch.manual_seed(0)
-    aggr = LCMAggregation(4, 4, shuffle=True)
-    x, index, _ = random_segments([12], 4)
+    aggr = LCMAggregation(4, 4, shuffle=True).to(device)
+    x, index, _ = random_segments([12], 4, device=device)
     aggr.eval()
     assert torch.equal(aggr(x, index), aggr(x, index))
     aggr.train()
@@ -120,71 +121,74 @@ def test_depth_and_repr():
     assert LCMAggregation(4, 4, project=False).activation == "none"
 
 
-def test_tanh_leaves_keep_every_tree_level_bounded():
+def test_tanh_leaves_keep_every_tree_level_bounded(device):
     # With leaves in (-1, 1) each GRU merge is a convex mix of tanh values and
     # its arguments, so even a 4096-element tree stays inside the box.
     torch.manual_seed(0)
-    aggr = LCMAggregation(8, 8, project=False, activation="tanh")
-    x = 50 * torch.randn(4096, 8)
-    out = aggr(x, torch.zeros(4096, dtype=torch.long))
+    aggr = LCMAggregation(8, 8, project=False, activation="tanh").to(device)
+    x = 50 * torch.randn(4096, 8, device=device)
+    zeros = torch.zeros(4096, dtype=torch.long, device=device)
+    out = aggr(x, zeros)
     assert out.abs().max() < 1
-    expected = LCMAggregation(8, 8, project=False)
+    expected = LCMAggregation(8, 8, project=False).to(device)
     expected.load_state_dict(aggr.state_dict())
-    torch.testing.assert_close(out, expected(torch.tanh(x), torch.zeros(4096, dtype=torch.long)))
+    torch.testing.assert_close(out, expected(torch.tanh(x), zeros))
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         LCMAggregation(8, 8, activation="gelu")
 
 
-def test_multidimensional_messages():
-    aggr = LCMAggregation(6, 6)
-    x = torch.randn(5, 2, 3)  # e.g. (edges, heads, channels)
-    out = aggr(x, torch.tensor([0, 0, 1, 1, 1]), dim=0)
+def test_multidimensional_messages(device):
+    aggr = LCMAggregation(6, 6).to(device)
+    x = torch.randn(5, 2, 3, device=device)  # e.g. (edges, heads, channels)
+    out = aggr(x, torch.tensor([0, 0, 1, 1, 1], device=device), dim=0)
     assert out.shape == (2, 2, 3)
     with pytest.raises(ValueError, match="first dimension"):
-        aggr(torch.randn(2, 5, 2, 3), torch.tensor([0, 1, 1, 1, 1]), dim=1)
+        aggr(torch.randn(2, 5, 2, 3, device=device), torch.tensor([0, 1, 1, 1, 1], device=device),
+             dim=1)
 
 
-def test_static_graph_batches_reduce_independently():
+def test_static_graph_batches_reduce_independently(device):
     # PyG's node_dim=-2 layers on a static graph pass (batch, E, F) messages.
     torch.manual_seed(0)
-    aggr = LCMAggregation(6, 4).eval()
-    x = torch.randn(3, 5, 6)
-    index = torch.tensor([2, 0, 2, 2, 0])
+    aggr = LCMAggregation(6, 4).to(device).eval()
+    x = torch.randn(3, 5, 6, device=device)
+    index = torch.tensor([2, 0, 2, 2, 0], device=device)
     out = aggr(x, index, dim_size=4)
     assert out.shape == (3, 4, 4)
     for b in range(3):
         torch.testing.assert_close(out[b], aggr(x[b], index, dim_size=4))
-    ptr = torch.tensor([0, 2, 2, 5])
+    ptr = torch.tensor([0, 2, 2, 5], device=device)
     torch.testing.assert_close(aggr(x, ptr=ptr)[1], aggr(x[1], ptr=ptr))
 
 
-def test_gradcheck_and_compile():
-    x, index, _ = random_segments([3, 0, 2], 3)
-    assert_gradcheck(LCMAggregation(3, 3), x, index, 3)
+def test_gradcheck_and_compile(device):
+    x, index, _ = random_segments([3, 0, 2], 3, device=device)
+    assert_gradcheck(LCMAggregation(3, 3).to(device), x, index, 3)
     # The ragged tree runs eagerly behind one graph break (two in explain's
     # count); before, tracing into it gave 14 breaks and a recompile per graph.
-    assert_compiles(LCMAggregation(3, 3), x, index, 3, max_graph_breaks=2)
+    assert_compiles(LCMAggregation(3, 3).to(device), x, index, 3, max_graph_breaks=2)
 
 
 @pytest.mark.parametrize("operator", ["gru", "mlp"])
-def test_double_backward_and_torch_func(operator):
+def test_double_backward_and_torch_func(operator, device):
     # The hand-written backward falls back to plain ops when a higher-order
     # graph is asked for, and torch.func transforms run the plain path.
-    x, index, _ = random_segments([3, 0, 2, 1], 3, dtype=torch.float64)
+    x, index, _ = random_segments([3, 0, 2, 1], 3, dtype=torch.float64, device=device)
     torch.manual_seed(0)
-    aggr = LCMAggregation(3, 3, operator=operator, activation="tanh").double()
+    aggr = LCMAggregation(3, 3, operator=operator, activation="tanh").to(device).double()
     assert_gradgradcheck(aggr, x, index, 4)
     assert_func_transforms(aggr, x, index, 4, atol=1e-10)
 
 
-def test_double_backward_gives_the_plain_ops_gradient():
+def test_double_backward_gives_the_plain_ops_gradient(device):
     # A gradient penalty: d/dW |d out / d x|^2 through the fast path equals
     # the same quantity computed without the hand-written backward.
     from gnnagg.aggr.lcm import gru_pair_plain
 
     torch.manual_seed(0)
-    a, b = torch.randn(5, 4, dtype=torch.float64, requires_grad=True), torch.randn(5, 4, dtype=torch.float64)
-    op = LCMAggregation(4, 4).double().gru_cell
+    a = torch.randn(5, 4, dtype=torch.float64, device=device, requires_grad=True)
+    b = torch.randn(5, 4, dtype=torch.float64, device=device)
+    op = LCMAggregation(4, 4).to(device).double().gru_cell
     weights = [op.weight_ih, op.weight_hh, op.bias_ih, op.bias_hh]
 
     def penalty(fn):
@@ -195,16 +199,18 @@ def test_double_backward_gives_the_plain_ops_gradient():
         torch.testing.assert_close(fast, plain)
 
 
-def test_identity_takes_part_in_every_forward():
+def test_identity_takes_part_in_every_forward(device):
     # DistributedDataParallel (default find_unused_parameters=False) needs a
     # gradient for every parameter in every step, also when no node is
     # isolated; it is exactly zero then.
-    aggr = LCMAggregation(3, 3)
-    aggr(torch.randn(4, 3), torch.tensor([0, 0, 1, 2]), dim_size=3).sum().backward()
-    assert aggr.identity.grad is not None and torch.equal(aggr.identity.grad, torch.zeros(3))
+    aggr = LCMAggregation(3, 3).to(device)
+    x = torch.randn(4, 3, device=device)
+    aggr(x, torch.tensor([0, 0, 1, 2], device=device), dim_size=3).sum().backward()
+    assert aggr.identity.grad is not None
+    assert torch.equal(aggr.identity.grad, torch.zeros(3, device=device))
     aggr.zero_grad()
-    aggr(torch.randn(4, 3), torch.tensor([0, 0, 1, 1]), dim_size=3).sum().backward()
-    torch.testing.assert_close(aggr.identity.grad, torch.ones(3))
+    aggr(x, torch.tensor([0, 0, 1, 1], device=device), dim_size=3).sum().backward()
+    torch.testing.assert_close(aggr.identity.grad, torch.ones(3, device=device))
 
 
 def test_loads_pyg_and_older_gnnagg_checkpoints():
@@ -233,29 +239,29 @@ def test_loads_pyg_and_older_gnnagg_checkpoints():
 
 
 @pytest.mark.parametrize("operator", ["gru", "mlp"])
-def test_torchscript(operator):
-    x, index, ptr = random_segments([3, 0, 9, 1], 5)
-    aggr = LCMAggregation(5, 4, operator=operator)
+def test_torchscript(operator, device):
+    x, index, ptr = random_segments([3, 0, 9, 1], 5, device=device)
+    aggr = LCMAggregation(5, 4, operator=operator).to(device)
     assert_scriptable(aggr, x, index, dim_size=4, atol=1e-5)
     assert_scriptable(aggr, x, ptr=ptr, atol=1e-5)
 
 
-def test_export_with_static_and_dynamic_shapes():
+def test_export_with_static_and_dynamic_shapes(device):
     from torch.export import Dim
 
-    x, index, ptr = random_segments([3, 0, 9, 1], 5)
-    aggr = LCMAggregation(5, 4)
+    x, index, ptr = random_segments([3, 0, 9, 1], 5, device=device)
+    aggr = LCMAggregation(5, 4).to(device)
     with torch.no_grad():
         aggr.identity.fill_(0.25)
     assert_exportable(aggr, (x, index), {"dim_size": 4}, atol=1e-5)
     # A degree bound makes the number of elements and segments dynamic.
     aggr.max_num_elements = 9
-    x2, index2, ptr2 = random_segments([2, 9, 0, 5, 5, 1], 5, seed=1)
+    x2, index2, ptr2 = random_segments([2, 9, 0, 5, 5, 1], 5, seed=1, device=device)
     program = assert_exportable(aggr, (x,), {"ptr": ptr}, atol=1e-5,
                                 dynamic_shapes={"x": {0: Dim("E", min=2)},
                                                 "ptr": {0: Dim("N", min=3)}},
                                 check=[((x2,), {"ptr": ptr2})])
-    x3, _, ptr3 = random_segments([10, 1], 5)
+    x3, _, ptr3 = random_segments([10, 1], 5, device=device)
     with pytest.raises(RuntimeError, match="more than max_num_elements=9"):
         program.module()(x3, ptr=ptr3)
 
