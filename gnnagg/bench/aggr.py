@@ -263,8 +263,8 @@ def _fmt_mem(cell: Dict[str, Any]) -> str:
 
 
 def _gemm_fraction(cell: Dict[str, Any]) -> Optional[float]:
-    if "error" in cell or "gemm" not in cell:
-        return None
+    if "error" in cell or "gemm" not in cell or not cell["gemm"]["count"]:
+        return None  # (fused RNN kernels, oneDNN's or cuDNN's, run no separate GEMMs)
     return cell["gemm"]["alone_s"] / cell["forward_backward"]["median_s"]
 
 
@@ -316,6 +316,11 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
             threads = torch.get_num_threads()
             try:
                 cell = run_cell(spec)
+            except (RuntimeError, MemoryError) as exc:  # e.g. PyG out of GPU memory
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                cell = {"error": text[:200]}
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
             finally:
                 torch.set_num_threads(threads)
         else:
@@ -372,7 +377,9 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
                      "compare PyG's batched output with PyG alone (uniform graph only). "
                      "GEMMs alone: the matrix products of one forward+backward pass of that "
                      "cell (same shapes, layouts, dtypes) timed alone in the same process; GEMM "
-                     "bound reached = GEMMs alone / fwd+bwd time."}
+                     "bound reached = GEMMs alone / fwd+bwd time (not available where "
+                     "torch runs a fused RNN kernel, oneDNN's or cuDNN's, without separate "
+                     "GEMMs: PyG's LSTM on CPU, PyG's GRU/LSTM on CUDA)."}
 
 
 def _main() -> None:  # ``python -m gnnagg.bench.aggr`` (used for child cells)

@@ -63,15 +63,19 @@ def benchmark_token_graph(x, mask, tau: Optional[float] = 0.8, k: Optional[int] 
 
     fns = {"vectorised_s": vectorised, "loop_s": loop,
            "vectorised_with_x_s": lambda: vectorised(True), "loop_with_x_s": lambda: loop(True)}
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)  # time finished work
     times: Dict[str, list] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            sync()
             t = time.perf_counter()
             fn()
+            sync()
             times[name].append(time.perf_counter() - t)
     best = {name: min(ts) for name, ts in times.items()}
     screened = uses_bf16_screen(precision, x, k, False)
     return {"sentences": B, "max_len": x.size(1), "tokens": int(mask.sum()),
+            "device": str(x.device),
             "edges": slow.num_edges, "tau": tau, "k": k, "chunk": chunk,
             "precision": "bf16" if screened else "fp32", "bucket_size": bucket_size, **best,
             "speedup": best["loop_s"] / max(best["vectorised_s"], 1e-12),
@@ -97,6 +101,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
                         choices=["fp32", "bf16", "auto"], help="(default: fp32 bf16)")
     parser.add_argument("--repeats", type=int, default=5, help="best of N runs (default: 5)")
+    parser.add_argument("--device", default="cpu",
+                        help="where the graphs are built: cpu, cuda or cuda:N; the encoder "
+                             "runs where FrozenEncoder puts it (default: cpu)")
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -111,6 +118,14 @@ def _validate(args: argparse.Namespace) -> None:
         raise ValueError(f"--max-length must be >= 2 (got {args.max_length})")
     if not -1.0 <= args.tau <= 1.0:
         raise ValueError(f"--tau is a cosine similarity in [-1, 1] (got {args.tau})")
+    import torch
+
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as exc:
+        raise ValueError(f"--device {args.device!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: no CUDA device is available here")
 
 
 def main(args: argparse.Namespace) -> Dict[str, Any]:
@@ -126,6 +141,7 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
     feats = FrozenEncoder(args.model, max_length=args.max_length).encode(
         texts, desc=f"{args.task} dev")
     x, mask = feats.padded(torch.arange(len(feats)))
+    x, mask = x.to(args.device), mask.to(args.device)
     rows, table = [], []
     for chunk in (None, args.batch_size):
         for precision in args.precisions:
@@ -138,8 +154,8 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
                           f"{r['loop_with_x_s'] * 1e3:.1f}", f"{r['speedup_with_x']:.1f}x"])
     r = rows[0]
     print(f"token graphs of {r['sentences']} {args.task} dev sentences ({r['tokens']} tokens, "
-          f"{r['edges']} edges, tau {args.tau}, k {args.knn}); the same graphs, checked first; "
-          f"best of {args.repeats}, ms")
+          f"{r['edges']} edges, tau {args.tau}, k {args.knn}) on {args.device}; the same "
+          f"graphs, checked first; best of {args.repeats}, ms")
     print(format_table(["per call", "precision", "vectorised", "loop", "speedup",
                         "+ x vectorised", "+ x loop", "speedup"], table))
     return {"benchmark": "token-graph", "options": vars(args), "environment": environment(),
