@@ -200,8 +200,9 @@ class GraphTask(Task):
 
     Args:
         dataset: an ``ogbg-*`` name.
-        subset: train on the first N training graphs only (and evaluate on
-            at most N validation/test graphs), for quick presets.
+        subset: train on the first N training graphs only, for quick presets.
+        eval_subset: evaluate on the first N validation and test graphs only
+            (too few may hold no positive graph, which ROC-AUC needs).
     """
     dataset: str = "ogbg-molesol"
     model: str = "gin"
@@ -214,6 +215,7 @@ class GraphTask(Task):
     lr: float = 1e-3
     patience: int = 0
     subset: Optional[int] = None
+    eval_subset: Optional[int] = None
     metric: str = ""
     higher_is_better: bool = True
     _cache: Any = field(default=None, repr=False, compare=False)
@@ -238,7 +240,9 @@ class GraphTask(Task):
             split = {k: torch.as_tensor(v, dtype=torch.long)
                      for k, v in dataset.get_idx_split().items()}
             if self.subset:
-                split = {k: v[:self.subset] for k, v in split.items()}
+                split["train"] = split["train"][:self.subset]
+            if self.eval_subset:
+                split = {k: v if k == "train" else v[:self.eval_subset] for k, v in split.items()}
             self._cache = (dataset, split, evaluator_for(self.dataset))
         return self._cache
 
