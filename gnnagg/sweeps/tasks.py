@@ -25,8 +25,23 @@ class Task:
     metric: str = "acc"
     higher_is_better: bool = True
 
+    def __post_init__(self) -> None:
+        # The built-in tasks are dataclasses: name them from their fields.
+        if not self.name:
+            self.name = self.default_name()
+
+    def default_name(self) -> str:
+        return type(self).__name__
+
     def settings(self) -> Dict[str, Any]:
-        raise NotImplementedError
+        """What a cell's result depends on besides the aggregator and seed
+        (default: the dataclass fields not starting with ``_``)."""
+        import dataclasses
+
+        if not dataclasses.is_dataclass(self):
+            raise NotImplementedError(f"{type(self).__name__}.settings(): return the budget "
+                                      f"and options a cell's result depends on")
+        return _fields(self)
 
     def run(self, aggr: Any, seed: int, checkpoint=None) -> Dict[str, Any]:
         raise NotImplementedError
@@ -103,11 +118,13 @@ class NodeTask(Task):
     higher_is_better: bool = True
     _data: Any = field(default=None, repr=False, compare=False)
 
+    def default_name(self) -> str:
+        ds = self.dataset if isinstance(self.dataset, str) else "data"
+        md = self.model if isinstance(self.model, str) else "model"
+        return f"{ds}/{md}"
+
     def __post_init__(self) -> None:
-        if not self.name:
-            ds = self.dataset if isinstance(self.dataset, str) else "data"
-            md = self.model if isinstance(self.model, str) else "model"
-            self.name = f"{ds}/{md}"
+        super().__post_init__()
         if isinstance(self.model, str) and self.model not in NODE_MODELS:
             raise ValueError(f"unknown node model '{self.model}' (choose from "
                              f"{sorted(NODE_MODELS)} or pass a builder)")
@@ -220,16 +237,15 @@ class GraphTask(Task):
     higher_is_better: bool = True
     _cache: Any = field(default=None, repr=False, compare=False)
 
+    def default_name(self) -> str:
+        return f"{self.dataset}/{self.model}" + (f"/{self.subset}" if self.subset else "")
+
     def __post_init__(self) -> None:
         from ..metrics import evaluator_for
 
-        if not self.name:
-            self.name = f"{self.dataset}/{self.model}" + (f"/{self.subset}" if self.subset else "")
+        super().__post_init__()
         self.metric = evaluator_for(self.dataset).eval_metric
         self.higher_is_better = self.metric not in ("rmse", "mae")
-
-    def settings(self) -> Dict[str, Any]:
-        return _fields(self)
 
     def load(self):
         if self._cache is None:
@@ -289,12 +305,8 @@ class SetTask(Task):
     higher_is_better: bool = True
     _data: Any = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if not self.name:
-            self.name = f"{self.task}@{self.test_size}"
-
-    def settings(self) -> Dict[str, Any]:
-        return _fields(self)
+    def default_name(self) -> str:
+        return f"{self.task}@{self.test_size}"
 
     def data(self):
         if self._data is None:
@@ -349,12 +361,8 @@ class HeteroTask(Task):
     higher_is_better: bool = True
     _data: Any = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if not self.name:
-            self.name = f"{self.dataset}/latte-{self.layers}"
-
-    def settings(self) -> Dict[str, Any]:
-        return _fields(self)
+    def default_name(self) -> str:
+        return f"{self.dataset}/latte-{self.layers}"
 
     def run(self, aggr: Any, seed: int, checkpoint=None) -> Dict[str, Any]:
         import torch.nn.functional as F
