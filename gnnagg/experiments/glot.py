@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from .common import (add_config_arguments, check_choice, check_positive, config_from_args,
-                     environment, format_table, mean_std, progress, seed_everything)
+                     environment, format_table, mean_std, option, progress, seed_everything)
 
 WRITES_OUT = True
 
@@ -42,37 +42,34 @@ RECIPES: Dict[str, Dict[str, Any]] = {
 DEFAULT_TAU = {"glue": 0.8, "stress": 0.6}
 
 
-def _opt(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
-
 
 @dataclass
 class GLOTConfig:
-    task: str = _opt("sst2", "a GLUE task (gnnagg.datasets.glue.GLUE_TASKS) or stress")
-    pooling: str = _opt("all", "cls, mean, max, adapool, glot, a comma-separated list, or all")
-    seeds: int = _opt(3, "runs per pooler (seeds 0 .. N-1)")
-    epochs: Optional[int] = _opt(None, "most epochs per run")
-    patience: Optional[int] = _opt(None, "stop after N epochs without a better val score (0: no)")
-    lr: Optional[float] = _opt(None, "Adam learning rate")
-    pair: Optional[str] = _opt(None, "pair head input: concat [u, v] or sbert [u, v, |u-v|, u*v]")
-    class_weights: Optional[bool] = _opt(None, "weight the loss by inverse class frequency")
-    batch_size: int = _opt(32, "training examples per step")
-    max_length: int = _opt(128, "encoder tokens per text")
-    max_train: Optional[int] = _opt(None, "subsample the training set to N rows (fixed seed 0)")
-    val_fraction: float = _opt(0.1, "training rows held out to select the epoch")
-    model: Optional[str] = _opt(None, "encoder name or folder (default: offline all-MiniLM-L6-v2)")
-    graph: str = _opt("similarity", "GLOT graph: similarity, or none (no edges, same parameters)")
-    tau: Optional[float] = _opt(None, "GLOT edge threshold")
-    knn: Optional[int] = _opt(None, "GLOT k-NN graph instead of (with --tau: besides) a threshold")
-    hidden: int = _opt(256, "GLOT GNN width")
-    layers: int = _opt(2, "GLOT GNN layers")
-    conv: str = _opt("GATConv", "GLOT convolution, any PyG name")
-    aggr: Optional[str] = _opt(None, "GLOT aggregator, gnnagg.aggr.resolve (default: conv's own)")
-    attention: int = _opt(256, "GLOT/AdaPool readout hidden size")
-    ratios: Tuple[float, ...] = _opt((0.2, 0.5, 0.8, 0.9), "stress: distractor ratios")
-    stress_train: int = _opt(2000, "stress: training sequences")
-    stress_test: int = _opt(500, "stress: test sequences")
-    stress_length: int = _opt(128, "stress: words per sequence")
+    task: str = option("sst2", "a GLUE task (gnnagg.datasets.glue.GLUE_TASKS) or stress")
+    pooling: str = option("all", "cls, mean, max, adapool, glot, a comma-separated list, or all")
+    seeds: int = option(3, "runs per pooler (seeds 0 .. N-1)")
+    epochs: Optional[int] = option(None, "most epochs per run")
+    patience: Optional[int] = option(None, "stop after N epochs without a better val score (0: no)")
+    lr: Optional[float] = option(None, "Adam learning rate")
+    pair: Optional[str] = option(None, "pair head input: concat [u, v] or sbert [u, v, |u-v|, u*v]")
+    class_weights: Optional[bool] = option(None, "weight the loss by inverse class frequency")
+    batch_size: int = option(32, "training examples per step")
+    max_length: int = option(128, "encoder tokens per text")
+    max_train: Optional[int] = option(None, "subsample the training set to N rows (fixed seed 0)")
+    val_fraction: float = option(0.1, "training rows held out to select the epoch")
+    model: Optional[str] = option(None, "encoder name or folder (default: offline all-MiniLM-L6-v2)")
+    graph: str = option("similarity", "GLOT graph: similarity, or none (no edges, same parameters)")
+    tau: Optional[float] = option(None, "GLOT edge threshold")
+    knn: Optional[int] = option(None, "GLOT k-NN graph instead of (with --tau: besides) a threshold")
+    hidden: int = option(256, "GLOT GNN width")
+    layers: int = option(2, "GLOT GNN layers")
+    conv: str = option("GATConv", "GLOT convolution, any PyG name")
+    aggr: Optional[str] = option(None, "GLOT aggregator, gnnagg.aggr.resolve (default: conv's own)")
+    attention: int = option(256, "GLOT/AdaPool readout hidden size")
+    ratios: Tuple[float, ...] = option((0.2, 0.5, 0.8, 0.9), "stress: distractor ratios")
+    stress_train: int = option(2000, "stress: training sequences")
+    stress_test: int = option(500, "stress: test sequences")
+    stress_length: int = option(128, "stress: words per sequence")
 
 
 #: Pooler options from the config, by pooler name (the others take none).

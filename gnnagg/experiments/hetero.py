@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..utils import check_writable
 from .common import (add_config_arguments, check_choice, check_fraction, check_positive,
-                     config_from_args, environment, fmt, format_table, mean_std,
+                     config_from_args, environment, fmt, format_table, mean_std, option,
                      seed_everything)
 
 WRITES_OUT = True
@@ -38,45 +38,42 @@ FEATURES = ("raw", "row", "tfidf")
 METRICS = ("val_loss", "val_macro_f1", "val_micro_f1", "test_macro_f1", "test_micro_f1")
 
 
-def _opt(default: Any, help_: str) -> Any:
-    return field(default=default, metadata={"help": help_})
-
 
 @dataclass
 class HeteroConfig:
-    model: str = _opt("latte", "latte, han, hgt, rgcn or sage (HeteroConv of SAGEConv)")
-    dataset: Tuple[str, ...] = _opt(("ACM",), "ACM, DBLP and/or IMDB")
-    order: int = _opt(2, "LATTE's layers = highest relation order; HGT/RGCN/SAGE layers; "
+    model: str = option("latte", "latte, han, hgt, rgcn or sage (HeteroConv of SAGEConv)")
+    dataset: Tuple[str, ...] = option(("ACM",), "ACM, DBLP and/or IMDB")
+    order: int = option(2, "LATTE's layers = highest relation order; HGT/RGCN/SAGE layers; "
                          "HAN: order - 1 layers")
-    inductive: bool = _opt(False, "hide val/test nodes in training, test nodes in validation")
-    seeds: int = _opt(5, "number of seeds")
-    seed: int = _opt(0, "first seed")
-    epochs: int = _opt(250, "maximum epochs")
-    patience: int = _opt(10, "stop after this many epochs without a better --monitor (0: never)")
-    monitor: str = _opt("val_loss", "selects the epoch: val_loss or val_macro_f1")
-    lr: float = _opt(1e-3, "Adam's learning rate")
-    weight_decay: float = _opt(1e-2, "Adam's weight decay")
-    decay_biases: bool = _opt(True, "weight decay on biases and LATTE's sharpening too "
+    inductive: bool = option(False, "hide val/test nodes in training, test nodes in validation")
+    seeds: int = option(5, "number of seeds")
+    seed: int = option(0, "first seed")
+    epochs: int = option(250, "maximum epochs")
+    patience: int = option(10, "stop after this many epochs without a better --monitor (0: never)")
+    monitor: str = option("val_loss", "selects the epoch: val_loss or val_macro_f1")
+    lr: float = option(1e-3, "Adam's learning rate")
+    weight_decay: float = option(1e-2, "Adam's weight decay")
+    decay_biases: bool = option(True, "weight decay on biases and LATTE's sharpening too "
                                     "(authors: no)")
-    features: str = _opt("raw", "raw (binary bag of words), row (row-normalised) or tfidf")
-    hidden: int = _opt(128, "hidden size per layer (HAN/HGT: over all heads)")
-    heads: int = _opt(2, "attention heads (LATTE, HAN, HGT)")
-    dropout: float = _opt(0.4, "dropout (LATTE: before the classifier)")
-    attn_dropout: float = _opt(0.2, "LATTE: attention dropout")
-    layer_dropout: float = _opt(0.2, "LATTE: dropout after the input projection and every layer")
-    input_projection: bool = _opt(True, "LATTE: linear+ReLU per node type before layer 1")
-    layer_pooling: str = _opt("concat", "LATTE: concat, last, mean or max of the layers")
-    edge_weight: str = _opt("attention", "LATTE: composed relations' weights as attention prior "
+    features: str = option("raw", "raw (binary bag of words), row (row-normalised) or tfidf")
+    hidden: int = option(128, "hidden size per layer (HAN/HGT: over all heads)")
+    heads: int = option(2, "attention heads (LATTE, HAN, HGT)")
+    dropout: float = option(0.4, "dropout (LATTE: before the classifier)")
+    attn_dropout: float = option(0.2, "LATTE: attention dropout")
+    layer_dropout: float = option(0.2, "LATTE: dropout after the input projection and every layer")
+    input_projection: bool = option(True, "LATTE: linear+ReLU per node type before layer 1")
+    layer_pooling: str = option("concat", "LATTE: concat, last, mean or max of the layers")
+    edge_weight: str = option("attention", "LATTE: composed relations' weights as attention prior "
                                          "(attention), message factor (message) or unused (none)")
-    edge_threshold: Optional[float] = _opt(None, "LATTE: compose layer t's relations from layer "
+    edge_threshold: Optional[float] = option(None, "LATTE: compose layer t's relations from layer "
                                                  "t-1's edges with attention >= this "
                                                  "(authors: 0.5)")
-    init: str = _opt("xavier", "LATTE: the authors' Xavier initialisation or PyTorch's (torch)")
-    aggr: str = _opt("sum", "LATTE's per-relation / SAGE's aggregator (gnnagg.aggr.resolve names)")
-    proximity: float = _opt(0.0, "LATTE: weight of the proximity loss")
-    negatives: int = _opt(2, "LATTE: proximity loss negatives per edge")
-    cumulative: bool = _opt(False, "LATTE: layer t also uses relations of lower order")
-    plot: Optional[str] = _opt(None, "LATTE: draw the mean relation attention to FILE.png")
+    init: str = option("xavier", "LATTE: the authors' Xavier initialisation or PyTorch's (torch)")
+    aggr: str = option("sum", "LATTE's per-relation / SAGE's aggregator (gnnagg.aggr.resolve names)")
+    proximity: float = option(0.0, "LATTE: weight of the proximity loss")
+    negatives: int = option(2, "LATTE: proximity loss negatives per edge")
+    cumulative: bool = option(False, "LATTE: layer t also uses relations of lower order")
+    plot: Optional[str] = option(None, "LATTE: draw the mean relation attention to FILE.png")
 
 
 #: Each model's settings (its paper's or PyG example's); options override.

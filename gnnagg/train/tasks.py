@@ -31,9 +31,10 @@ def _mask(data, name: str) -> Tensor:
 def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = None,
                         x: Optional[Tensor] = None, x_eval: Optional[Tensor] = None,
                         metrics: Sequence[str] = ("acc",),
-                        forward: Optional[Callable[..., Tensor]] = None):
-    """Full-batch node classification: cross-entropy on the training
-    nodes; ``evaluate`` gives ``val_loss``, ``val_<metric>`` and
+                        forward: Optional[Callable[..., Tensor]] = None,
+                        loss: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy):
+    """Full-batch node classification: ``loss`` (cross-entropy) on the
+    training nodes; ``evaluate`` gives ``val_loss``, ``val_<metric>`` and
     ``test_<metric>`` for each of ``metrics`` (names of
     :data:`gnnagg.metrics.METRICS`).
 
@@ -45,6 +46,9 @@ def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = N
             sparse copy). (default: ``data.x``)
         forward: ``forward(model, x, edge_index) -> logits`` (default:
             ``model(x, edge_index)``). Log-probabilities work as well.
+        loss: ``loss(scores, labels)`` of the training and validation
+            nodes, e.g. ``F.nll_loss`` when ``forward`` gives
+            log-probabilities. (default: ``F.cross_entropy``)
     """
     train, val, test = masks if masks is not None else (
         _mask(data, "train_mask"), _mask(data, "val_mask"), _mask(data, "test_mask"))
@@ -55,11 +59,11 @@ def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = N
 
     def loss_fn(model, _batch):
         out = call(model, x, edge_index)
-        return F.cross_entropy(out[train], y[train])
+        return loss(out[train], y[train])
 
     def evaluate(model) -> Dict[str, float]:
         out = call(model, x_eval, edge_index).float()
-        scores = {"val_loss": float(F.cross_entropy(out[val], y[val]))}
+        scores = {"val_loss": float(loss(out[val], y[val]))}
         for name in metrics:
             scores[f"val_{name}"] = M.METRICS[name](y[val], out[val])
             scores[f"test_{name}"] = M.METRICS[name](y[test], out[test])
