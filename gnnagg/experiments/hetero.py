@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..utils import check_writable
 from .common import (add_config_arguments, check_choice, check_fraction, check_positive,
                      config_from_args, environment, fmt, format_table, mean_std, option,
-                     seed_everything)
+                     over_runs, run_series, seed_everything)
 
 WRITES_OUT = True
 #: model -> its name in tables
@@ -119,46 +119,20 @@ def validate(config: HeteroConfig) -> None:
 
 # Data ########################################################################
 
-def preprocess_features(x, how: str):
-    """``x`` as is (``raw``), each row divided by its sum (``row``), or
-    TF-IDF (``tfidf``: smooth idf over the rows, as scikit-learn's, then
-    unit L2 rows). Sparse in, sparse out."""
-    import torch
-
-    if how == "raw":
-        return x
-    sparse = x.is_sparse
-    x = (x if sparse else x.to_sparse()).coalesce()
-    idx, val = x.indices(), x.values()
-    n, f = x.shape
-    if how == "tfidf":
-        df = torch.zeros(f, dtype=val.dtype).index_add_(0, idx[1], torch.ones_like(val))
-        val = val * (torch.log((1 + n) / (1 + df)) + 1)[idx[1]]
-        norm = torch.zeros(n, dtype=val.dtype).index_add_(0, idx[0], val * val).sqrt()
-    else:
-        norm = torch.zeros(n, dtype=val.dtype).index_add_(0, idx[0], val)
-    out = torch.sparse_coo_tensor(idx, val / norm.clamp_min(1e-12)[idx[0]], x.shape,
-                                  check_invariants=False).coalesce()
-    return out if sparse else out.to_dense()
-
-
-def inductive_edges(data, target: str, hidden) -> Dict[Tuple[str, str, str], Any]:
-    """The edges that touch no ``hidden`` node of type ``target``."""
-    out = {}
-    for rel, edge_index in data.edge_index_dict.items():
-        keep = edge_index.new_ones(edge_index.size(1), dtype=bool)
-        if rel[0] == target:
-            keep &= ~hidden[edge_index[0]]
-        if rel[2] == target:
-            keep &= ~hidden[edge_index[1]]
-        out[rel] = edge_index[:, keep]
-    return out
-
-
 def load_data(name: str):
     from ..datasets.gtn import load_gtn
 
     return load_gtn(name)
+
+
+def prepared_data(name: str, features: str):
+    """The data set ``name`` with its features preprocessed (``--features``)."""
+    from ..datasets.transforms import preprocess_features
+
+    data = load_data(name)
+    for t in data.node_types:
+        data[t].x = preprocess_features(data[t].x, features)
+    return data
 
 
 # Model and one run ###########################################################
@@ -188,6 +162,7 @@ def run_seed(data, config: HeteroConfig, seed: int, checkpoint=None) -> Dict[str
     import torch
     import torch.nn.functional as F
 
+    from ..datasets.transforms import inductive_edges
     from ..metrics import macro_f1, micro_f1
     from ..train import Patience, fit
 
@@ -243,8 +218,7 @@ def run_seed(data, config: HeteroConfig, seed: int, checkpoint=None) -> Dict[str
 def summarize(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
     out = {}
     for name, records in runs.items():
-        s = {k: mean_std([r[k] for r in records])
-             for k in (*METRICS, "best_epoch", "epochs", "seconds")}
+        s = over_runs(records, (*METRICS, "best_epoch", "epochs", "seconds"))
         if records and "attention" in records[0]:
             s["attention"] = {layer: {rel: mean_std([r["attention"][layer][rel] for r in records])
                                       for rel in rels}
@@ -265,22 +239,20 @@ def run(config: HeteroConfig, out: Optional[str] = None) -> Dict[str, Any]:
     from ..train import RunStore
 
     store = RunStore(out, "hetero", dataclasses.asdict(config), ignore=("seeds", "dataset", "plot"))
+    loaded: Dict[str, Any] = {}  # one graph at a time, read when one of its runs is not finished
+
+    def train(key: str, checkpoint) -> Dict[str, Any]:
+        name, seed = key.rsplit("/seed", 1)
+        if name not in loaded:
+            loaded.clear()
+            loaded[name] = prepared_data(name, config.features)
+        return run_seed(loaded[name], config, int(seed), checkpoint)
+
     runs: Dict[str, List[Dict[str, Any]]] = {}
     for name in config.dataset:
-        data, runs[name] = None, []
-        for seed in range(config.seed, config.seed + config.seeds):
-            key = f"{name}/seed{seed}"
-            record = store.get(key)
-            if record is None:
-                if data is None:
-                    data = load_data(name)
-                    for t in data.node_types:
-                        data[t].x = preprocess_features(data[t].x, config.features)
-                record = run_seed(data, config, seed, store.checkpoint(key))
-                runs[name].append(record)
-                store.put(key, record, partial={"summary": summarize(runs)})
-            else:
-                runs[name].append(record)
+        keys = [f"{name}/seed{s}" for s in range(config.seed, config.seed + config.seeds)]
+        runs[name] = run_series(store, keys, train, partial=lambda records, name=name: {
+            "summary": summarize({**runs, name: records})})
     summary = summarize(runs)
     if config.plot:
         plot_attention({name: s["attention"] for name, s in summary.items()}, config.plot,
@@ -340,4 +312,4 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 __all__ = ["HeteroConfig", "MODELS", "MODEL_DEFAULTS", "validate", "run", "run_seed", "main",
-           "add_arguments", "inductive_edges", "preprocess_features", "build_model", "label"]
+           "add_arguments", "build_model", "label"]
