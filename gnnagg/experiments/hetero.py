@@ -160,20 +160,19 @@ def run_seed(data, config: HeteroConfig, seed: int, checkpoint=None) -> Dict[str
     """Train one model; the selected epoch's scores, the curve and (LATTE)
     the mean relation attention of the target nodes."""
     import torch
-    import torch.nn.functional as F
 
     from ..datasets.transforms import inductive_edges
-    from ..metrics import macro_f1, micro_f1
     from ..train import Patience, fit
+    from ..train.tasks import node_classification
 
     seed_everything(seed)
     target, x = data.target_node_type, data.x_dict
-    y, masks = data[target].y, {s: data[target][f"{s}_mask"] for s in ("train", "val", "test")}
+    masks = [data[target][f"{s}_mask"] for s in ("train", "val", "test")]
     full = data.edge_index_dict
-    train_edges, val_edges = full, full
+    graphs = (full, full, full)
     if config.inductive:
-        train_edges = inductive_edges(data, target, masks["val"] | masks["test"])
-        val_edges = inductive_edges(data, target, masks["test"])
+        graphs = (inductive_edges(data, target, masks[1] | masks[2]),
+                  inductive_edges(data, target, masks[2]), full)
     model = build_model(config, {t: v.size(1) for t, v in x.items()}, data.num_classes,
                         data.metadata(), target)
     exempt = [not config.decay_biases and (n.endswith("bias") or "sharpening" in n)
@@ -183,24 +182,15 @@ def run_seed(data, config: HeteroConfig, seed: int, checkpoint=None) -> Dict[str
         [{"params": [p for p, e in zip(params, exempt) if not e]},
          {"params": [p for p, e in zip(params, exempt) if e], "weight_decay": 0.0}],
         lr=config.lr, weight_decay=config.weight_decay)
-    train = masks["train"]
 
-    def loss_fn(model, _):
-        if config.proximity > 0:
-            logits, proximity = model(x, train_edges, return_proximity_loss=True)
-            return F.cross_entropy(logits[train], y[train]) + config.proximity * proximity
-        return F.cross_entropy(model(x, train_edges)[train], y[train])
+    def forward(model, x, edges):
+        if model.training and config.proximity > 0:  # LATTE's proximity loss, in training
+            logits, proximity = model(x, edges, return_proximity_loss=True)
+            return logits, config.proximity * proximity
+        return model(x, edges)
 
-    def evaluate(model):
-        val_logits = model(x, val_edges)
-        test_logits = val_logits if val_edges is full else model(x, full)
-        v, t = masks["val"], masks["test"]
-        return {"val_loss": F.cross_entropy(val_logits[v], y[v]).item(),
-                "val_macro_f1": macro_f1(y[v], val_logits[v]),
-                "val_micro_f1": micro_f1(y[v], val_logits[v]),
-                "test_macro_f1": macro_f1(y[t], test_logits[t]),
-                "test_micro_f1": micro_f1(y[t], test_logits[t])}
-
+    loss_fn, evaluate = node_classification(data, masks, x, metrics=("macro_f1", "micro_f1"),
+                                            forward=forward, y=data[target].y, graphs=graphs)
     result = fit(model, optimizer, loss_fn, evaluate, epochs=config.epochs,
                  monitor=config.monitor, stopping=Patience(config.patience),
                  checkpoint=checkpoint, desc=f"{config.model} seed {seed}")

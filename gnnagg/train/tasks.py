@@ -29,13 +29,14 @@ def _mask(data, name: str) -> Tensor:
 
 
 def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = None,
-                        x: Optional[Tensor] = None, x_eval: Optional[Tensor] = None,
+                        x: Optional[Any] = None, x_eval: Optional[Any] = None,
                         metrics: Sequence[str] = ("acc",),
-                        forward: Optional[Callable[..., Tensor]] = None,
-                        loss: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy):
+                        forward: Optional[Callable[..., Any]] = None,
+                        loss: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+                        y: Optional[Tensor] = None, graphs: Optional[Tuple[Any, Any, Any]] = None):
     """Full-batch node classification: ``loss`` (cross-entropy) on the
-    training nodes; ``evaluate`` gives ``val_loss``, ``val_<metric>`` and
-    ``test_<metric>`` for each of ``metrics`` (names of
+    training nodes; ``evaluate`` gives ``val_loss``, then ``val_<metric>``
+    and then ``test_<metric>`` for each of ``metrics`` (names of
     :data:`gnnagg.metrics.METRICS`).
 
     Args:
@@ -43,31 +44,49 @@ def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = N
             ``train_mask``/``val_mask``/``test_mask`` unless ``masks``).
         masks: ``(train, val, test)`` boolean masks. (default: the data's)
         x, x_eval: node features for training and evaluation (e.g. a
-            sparse copy). (default: ``data.x``)
+            sparse copy, or a heterogeneous graph's ``x_dict``).
+            (default: ``data.x``)
         forward: ``forward(model, x, edge_index) -> logits`` (default:
-            ``model(x, edge_index)``). Log-probabilities work as well.
+            ``model(x, edge_index)``). Log-probabilities work as well. It
+            may return ``(logits, auxiliary loss)``: the auxiliary loss
+            (e.g. LATTE's proximity loss) is added to the training loss
+            and ignored in evaluation.
         loss: ``loss(scores, labels)`` of the training and validation
             nodes, e.g. ``F.nll_loss`` when ``forward`` gives
             log-probabilities. (default: ``F.cross_entropy``)
+        y: the labels. (default: ``data.y``)
+        graphs: ``(train, val, test)``: the graph (edge index, or a
+            heterogeneous graph's ``edge_index_dict``) that each split's
+            nodes are predicted on, for an inductive protocol in which
+            training does not see the validation and test nodes. A test
+            graph that is the validation graph is not predicted twice.
+            (default: ``data.edge_index`` for all three)
     """
     train, val, test = masks if masks is not None else (
         _mask(data, "train_mask"), _mask(data, "val_mask"), _mask(data, "test_mask"))
-    y, edge_index = data.y, data.edge_index
+    y = data.y if y is None else y
+    train_graph, val_graph, test_graph = graphs if graphs is not None else (data.edge_index,) * 3
     x = data.x if x is None else x
     x_eval = x if x_eval is None else x_eval
     call = forward or (lambda model, feats, ei: model(feats, ei))
 
     def loss_fn(model, _batch):
-        out = call(model, x, edge_index)
-        return loss(out[train], y[train])
+        out = call(model, x, train_graph)
+        out, extra = out if isinstance(out, tuple) else (out, None)
+        value = loss(out[train], y[train])
+        return value if extra is None else value + extra
+
+    def scores(model, graph) -> Tensor:
+        out = call(model, x_eval, graph)
+        return (out[0] if isinstance(out, tuple) else out).float()
 
     def evaluate(model) -> Dict[str, float]:
-        out = call(model, x_eval, edge_index).float()
-        scores = {"val_loss": float(loss(out[val], y[val]))}
-        for name in metrics:
-            scores[f"val_{name}"] = M.METRICS[name](y[val], out[val])
-            scores[f"test_{name}"] = M.METRICS[name](y[test], out[test])
-        return scores
+        out_val = scores(model, val_graph)
+        out_test = out_val if test_graph is val_graph else scores(model, test_graph)
+        result = {"val_loss": float(loss(out_val[val], y[val]))}
+        result.update({f"val_{m}": M.METRICS[m](y[val], out_val[val]) for m in metrics})
+        result.update({f"test_{m}": M.METRICS[m](y[test], out_test[test]) for m in metrics})
+        return result
 
     return loss_fn, evaluate
 

@@ -1,0 +1,87 @@
+"""``gnnagg.train.tasks.node_classification`` on hand-computed values: the
+loss, the metrics per split, per-split graphs and auxiliary losses."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data
+
+from gnnagg.train.tasks import node_classification
+
+# Four nodes; the model's logits are fixed, so every number is by hand.
+LOGITS = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 3.0]])
+Y = torch.tensor([0, 1, 1, 1])
+MASKS = (torch.tensor([True, True, False, False]), torch.tensor([False, False, True, False]),
+         torch.tensor([False, False, False, True]))
+
+
+def data():
+    return Data(x=torch.zeros(4, 1), edge_index=torch.tensor([[0, 1], [1, 0]]), y=Y)
+
+
+class Fixed(torch.nn.Module):
+    """Returns LOGITS (plus a learnable 0) and records the graphs it sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.zero = torch.nn.Parameter(torch.zeros(()))
+        self.seen = []
+
+    def forward(self, x, edge_index):
+        self.seen.append(edge_index)
+        return LOGITS + self.zero
+
+
+def ce(logits, label):
+    return math.log(sum(math.exp(v) for v in logits)) - logits[label]
+
+
+def test_loss_and_metrics_by_hand():
+    loss_fn, evaluate = node_classification(data(), MASKS, metrics=("acc", "macro_f1"))
+    model = Fixed()
+    expected = (ce([2.0, 0.0], 0) + ce([0.0, 1.0], 1)) / 2
+    assert loss_fn(model, None).item() == pytest.approx(expected)
+    scores = evaluate(model)
+    # val_* before test_*, in the order of ``metrics``
+    assert list(scores) == ["val_loss", "val_acc", "val_macro_f1", "test_acc", "test_macro_f1"]
+    assert scores["val_loss"] == pytest.approx(ce([1.0, 0.0], 1))
+    assert scores["val_acc"] == 0.0 and scores["test_acc"] == 1.0
+
+
+def test_nll_loss_on_log_probabilities_equals_cross_entropy_on_logits():
+    model = Fixed()
+    plain = node_classification(data(), MASKS)
+    logp = node_classification(data(), MASKS, loss=F.nll_loss,
+                               forward=lambda m, x, ei: F.log_softmax(m(x, ei), -1))
+    assert logp[0](model, None).item() == pytest.approx(plain[0](model, None).item())
+    assert logp[1](model) == pytest.approx(plain[1](model))
+
+
+def test_each_split_is_predicted_on_its_graph():
+    train_g, val_g, test_g = "train graph", "val graph", "test graph"
+    model = Fixed()
+    loss_fn, evaluate = node_classification(data(), MASKS, graphs=(train_g, val_g, test_g))
+    loss_fn(model, None)
+    evaluate(model)
+    assert model.seen == [train_g, val_g, test_g]
+    model.seen.clear()
+    # transductive: the test graph is the validation graph, predicted once
+    _, evaluate = node_classification(data(), MASKS, graphs=(train_g, val_g, val_g))
+    evaluate(model)
+    assert model.seen == [val_g]
+
+
+def test_auxiliary_loss_is_added_in_training_only_and_labels_can_be_given():
+    model = Fixed()
+
+    def forward(m, x, ei):
+        return m(x, ei), torch.tensor(0.25)
+
+    flipped = 1 - Y
+    loss_fn, evaluate = node_classification(data(), MASKS, forward=forward, y=flipped)
+    expected = (ce([2.0, 0.0], 1) + ce([0.0, 1.0], 0)) / 2 + 0.25
+    assert loss_fn(model, None).item() == pytest.approx(expected)
+    scores = evaluate(model)
+    assert scores["val_loss"] == pytest.approx(ce([1.0, 0.0], 0))
+    assert scores["val_acc"] == 1.0 and scores["test_acc"] == 0.0
