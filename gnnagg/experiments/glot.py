@@ -8,8 +8,8 @@ trained with Adam by gnnagg.train.fit. Training rows held out as validation
 (--val-fraction) select the epoch and stop training (--patience) by the
 task's main GLUE metric (marked *: SST-2 accuracy, CoLA MCC, RTE accuracy,
 MRPC F1, STS-B Spearman; also reported: accuracy for CoLA, F1 for RTE,
-accuracy for MRPC, Pearson for STS-B); GLUE dev (stress: test) is scored at
-that epoch. Mean +- std over seeds, and a trivial baseline row (the majority
+accuracy for MRPC, Pearson for STS-B; see gnnagg.datasets.glue.GlueTask.metrics);
+GLUE dev (stress: test) is scored at that epoch. Mean +- std over seeds, and a trivial baseline row (the majority
 training class; regression: the training mean). Pair and single-sentence
 tasks take their recipe from RECIPES; options given win, for every pooler.
 
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from .common import (add_config_arguments, check_choice, check_positive, config_from_args,
-                     environment, format_table, mean_std, option, progress, seed_everything)
+                     environment, format_table, mean_std, option, progress, run_series,
+                     seed_everything)
 
 WRITES_OUT = True
 
@@ -88,18 +89,6 @@ def pooler_names(spec: str) -> List[str]:
     if not names or set(names) - set(POOLINGS):
         raise ValueError(f"unknown --pooling {spec!r}; choose from {list(POOLINGS)} or 'all'")
     return names
-
-
-def task_metrics(task: str) -> List[str]:
-    """GLUE's metrics of a task (stress: accuracy), the main one first."""
-    from ..datasets.glue import GLUE_TASKS
-
-    spec = GLUE_TASKS.get(task)
-    if spec is None:
-        return ["accuracy"]
-    extra = (["pearson", "spearman"] if spec.regression else
-             ["accuracy", "f1"] if spec.pair and spec.num_classes == 2 else ["accuracy"])
-    return list(dict.fromkeys([spec.metric, *extra]))
 
 
 def validate(cfg: GLOTConfig) -> GLOTConfig:
@@ -183,7 +172,7 @@ def load_settings(cfg: GLOTConfig) -> List[Setting]:
     dev = load_glue(cfg.task, "dev")
     train = LabelledTexts.encode(enc, tr.text_a, tr.text_b, tr.labels, f"{cfg.task} train")
     dev = LabelledTexts.encode(enc, dev.text_a, dev.text_b, dev.labels, f"{cfg.task} dev")
-    return [Setting(cfg.task, task_metrics(cfg.task), spec.regression, spec.num_classes,
+    return [Setting(cfg.task, list(spec.metrics), spec.regression, spec.num_classes,
                     *train.split(cfg.val_fraction), dev, "dev")]
 
 
@@ -284,22 +273,28 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
     names = pooler_names(cfg.pooling)
     store = RunStore(getattr(args, "out", None), "glot", dataclasses.asdict(cfg),
                      ignore=("seeds", "pooling"))
-    settings = load_settings(cfg)
-    runs: Dict[Tuple[str, str], List[Dict]] = {}
+    settings = {s.name: s for s in load_settings(cfg)}
     results = {s.name: {"metrics": s.metrics, "eval_split": s.eval_split, "baseline": baseline(s),
                         "sizes": {"train": len(s.train), "val": len(s.val),
-                                  s.eval_split: len(s.eval)}, "poolers": {}} for s in settings}
-    bar = progress([(s, n, seed) for s in settings for n in names for seed in range(cfg.seeds)],
-                   desc="runs", unit="run")
-    for s, name, seed in bar:
-        key = f"{s.name}/{name}/{seed}"
-        record = store.get(key)
-        if record is None:
-            record = train_run(cfg, s, name, seed, store.checkpoint(key))
-        runs.setdefault((s.name, name), []).append(record)
-        results[s.name]["poolers"][name] = summarize(s, runs[(s.name, name)])
-        if key not in store:
-            store.put(key, record, partial={"results": results})
+                                  s.eval_split: len(s.eval)}, "poolers": {}}
+               for s in settings.values()}
+    cells = {f"{s}/{name}/{seed}": (s, name, seed)
+             for s in settings for name in names for seed in range(cfg.seeds)}
+
+    def summaries(records: List[Dict]) -> Dict[str, Any]:
+        runs: Dict[Tuple[str, str], List[Dict]] = {}
+        for key, record in zip(cells, records):
+            runs.setdefault(cells[key][:2], []).append(record)
+        for (s, name), rs in runs.items():
+            results[s]["poolers"][name] = summarize(settings[s], rs)
+        return {"results": results}
+
+    def train(key: str, checkpoint) -> Dict:
+        s, name, seed = cells[key]
+        return train_run(cfg, settings[s], name, seed, checkpoint)
+
+    summaries(run_series(store, progress(list(cells), desc="runs", unit="run"), train,
+                         partial=summaries))
     table = results_table(results)
     print(f"{table}\n* selects the epoch on the validation split; x100")
     return store.finish({"task": cfg.task, "config": cfg, "environment": environment(),
