@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from .common import (add_config_arguments, check_choice, check_positive, config_from_args,
-                     environment, format_table, mean_std, option, progress, run_series,
+                     environment, format_table, option, over_runs, progress, run_series,
                      seed_everything)
 
 WRITES_OUT = True
@@ -181,39 +181,22 @@ def load_settings(cfg: GLOTConfig) -> List[Setting]:
 def train_run(cfg: GLOTConfig, s: Setting, pooler: str, seed: int, checkpoint=None) -> Dict:
     """One (setting, pooler, seed) run through gnnagg.train.fit."""
     import torch
-    import torch.nn.functional as F
 
-    from ..metrics import METRICS
     from ..models.sentence import SentenceClassifier
-    from ..train import IndexBatches, Patience, fit
+    from ..train import Patience, fit
+    from ..train.tasks import sentence_prediction
 
     seed_everything(seed)
     model = SentenceClassifier(s.train.a.dim, s.num_outputs, pooler,
                                cfg.pair if s.train.pair else None,
                                POOLER_OPTIONS.get(pooler, lambda c: {})(cfg))
-    weight = None
-    if cfg.class_weights:
-        counts = torch.bincount(s.train.y, minlength=s.num_outputs).clamp_min(1).float()
-        weight = len(s.train) / (s.num_outputs * counts)
-
-    def loss_fn(model, idx):
-        out, y = model(*s.train.inputs(idx)), s.train.y[idx]
-        loss = F.mse_loss(out.squeeze(-1), y.float()) if s.regression else \
-            F.cross_entropy(out, y, weight=weight)
-        return loss, idx.numel()
-
-    def evaluate(model):
-        row = {}
-        for split, data in (("val", s.val), (s.eval_split, s.eval)):
-            out = torch.cat([model(*data.inputs(i)) for i in torch.arange(len(data)).split(256)])
-            pred = out.squeeze(-1) if s.regression else out.argmax(-1)
-            row.update({f"{split}_{m}": METRICS[m](data.y, pred) for m in s.metrics})
-        return row
-
+    batches, loss_fn, evaluate = sentence_prediction(
+        s.train, {"val": s.val, s.eval_split: s.eval}, s.metrics, s.num_outputs, s.regression,
+        cfg.class_weights, cfg.batch_size, seed)
     res = fit(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), loss_fn, evaluate,
-              epochs=cfg.epochs, train_data=IndexBatches(len(s.train), cfg.batch_size, True, seed),
-              monitor=f"val_{s.metrics[0]}", stopping=Patience(cfg.patience),
-              checkpoint=checkpoint, desc=f"{s.name} {pooler} seed {seed}")
+              epochs=cfg.epochs, train_data=batches, monitor=f"val_{s.metrics[0]}",
+              stopping=Patience(cfg.patience), checkpoint=checkpoint,
+              desc=f"{s.name} {pooler} seed {seed}")
     at = lambda split: {m: res.best.get(f"{split}_{m}", float("nan")) for m in s.metrics}
     return {"seed": seed, "best_epoch": res.best_epoch, "epochs": res.epochs,
             "stopped": res.stopped, "val": at("val"), "eval": at(s.eval_split),
@@ -237,7 +220,7 @@ def baseline(s: Setting) -> Dict[str, Any]:
 def summarize(s: Setting, runs: List[Dict]) -> Dict[str, Any]:
     value = lambda v: float("nan") if v is None else v  # JSON keeps NaN as null
     return {"runs": [{k: v for k, v in r.items() if k != "curve"} for r in runs],
-            **{split: {m: mean_std([value(r[split][m]) for r in runs]) for m in s.metrics}
+            **{split: over_runs(runs, s.metrics, lambda r, m: value(r[split][m]))
                for split in ("val", "eval")}}
 
 

@@ -17,7 +17,8 @@ from torch import Tensor
 
 from .. import metrics as M
 
-__all__ = ["node_classification", "graph_property", "ogb_task_type", "set_function", "set_outputs"]
+__all__ = ["node_classification", "graph_property", "ogb_task_type", "set_function", "set_outputs",
+           "sentence_prediction"]
 
 
 def _mask(data, name: str) -> Tensor:
@@ -235,3 +236,44 @@ def set_outputs(num_classes: int, target: str = "bits") -> int:
     import math
 
     return num_classes if target == "class" else max(1, math.ceil(math.log2(num_classes)))
+
+
+def sentence_prediction(train, evaluation: Dict[str, Any], metrics: Sequence[str],
+                        num_outputs: int, regression: bool = False, class_weights: bool = False,
+                        batch_size: int = 32, seed: int = 0, eval_batch_size: int = 256):
+    """Sentence (or sentence-pair) classification or regression on encoded
+    texts (:class:`gnnagg.text.LabelledTexts`), e.g. GLUE with a
+    :class:`gnnagg.models.SentenceClassifier`: ``(train_data, loss_fn,
+    evaluate)``. The loss is the cross-entropy (regression: the mean
+    squared error of the one output); ``evaluate`` gives
+    ``<split>_<metric>`` for each split of ``evaluation`` (``{name:
+    texts}``, in order) and each of ``metrics`` (names of
+    :data:`gnnagg.metrics.METRICS`).
+
+    Args:
+        num_outputs: the model's outputs (classes; 1 for regression).
+        class_weights: weight the loss by inverse training class frequency.
+    """
+    from .engine import IndexBatches
+
+    weight = None
+    if class_weights:
+        counts = torch.bincount(train.y, minlength=num_outputs).clamp_min(1).float()
+        weight = len(train) / (num_outputs * counts)
+
+    def loss_fn(model, idx):
+        out, y = model(*train.inputs(idx)), train.y[idx]
+        loss = F.mse_loss(out.squeeze(-1), y.float()) if regression else \
+            F.cross_entropy(out, y, weight=weight)
+        return loss, idx.numel()
+
+    def evaluate(model) -> Dict[str, float]:
+        row = {}
+        for split, data in evaluation.items():
+            out = torch.cat([model(*data.inputs(i))
+                             for i in torch.arange(len(data)).split(eval_batch_size)])
+            pred = out.squeeze(-1) if regression else out.argmax(-1)
+            row.update({f"{split}_{m}": M.METRICS[m](data.y, pred) for m in metrics})
+        return row
+
+    return IndexBatches(len(train), batch_size, shuffle=True, seed=seed), loss_fn, evaluate

@@ -90,3 +90,48 @@ def test_auxiliary_loss_is_added_in_training_only_and_labels_can_be_given():
     scores = scores_of(evaluate, model)
     assert scores["val_loss"] == pytest.approx(ce([1.0, 0.0], 0))
     assert scores["val_acc"] == 1.0 and scores["test_acc"] == 0.0
+
+
+class Texts:
+    """Stands in for gnnagg.text.LabelledTexts: ``inputs(idx)`` and ``y``."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def inputs(self, idx):
+        return (self.x[idx],)
+
+
+def test_sentence_prediction_weights_batches_and_scores():
+    from gnnagg.train.tasks import sentence_prediction
+
+    train = Texts(torch.eye(4)[:, :2] * 3, torch.tensor([0, 1, 1, 1]))  # logits = features
+    dev = Texts(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([1, 1]))
+    batches, loss_fn, evaluate = sentence_prediction(
+        train, {"val": train, "dev": dev}, ["accuracy", "f1"], num_outputs=2,
+        class_weights=True, batch_size=3, seed=0)
+    assert [len(b) for b in batches] == [3, 1]
+    model = torch.nn.Identity()
+    idx = torch.arange(4)
+    loss, n = loss_fn(model, idx)
+    weight = torch.tensor([4 / (2 * 1), 4 / (2 * 3)])  # inverse class frequency
+    assert n == 4 and loss.item() == pytest.approx(
+        F.cross_entropy(train.x, train.y, weight=weight).item())
+    scores = scores_of(evaluate, model)
+    assert list(scores) == ["val_accuracy", "val_f1", "dev_accuracy", "dev_f1"]
+    # rows 2 and 3 of train have logits (0, 0): argmax 0, wrong
+    assert scores["val_accuracy"] == 0.5 and scores["dev_accuracy"] == 0.5
+
+
+def test_sentence_prediction_regression():
+    from gnnagg.train.tasks import sentence_prediction
+
+    train = Texts(torch.tensor([[1.0], [2.0]]), torch.tensor([1.0, 3.0]))
+    _, loss_fn, evaluate = sentence_prediction(train, {"val": train}, ["pearson"], 1,
+                                               regression=True)
+    loss, _ = loss_fn(torch.nn.Identity(), torch.arange(2))
+    assert loss.item() == pytest.approx((0 + 1) / 2)
+    assert scores_of(evaluate, torch.nn.Identity())["val_pearson"] == pytest.approx(1.0)
