@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from . import generalization_suite as suite
+from . import plots
 from .common import (add_config_arguments, check_choice, check_positive, config_from_args,
-                     option)
+                     option, run_series)
 from .generalization_suite import AGGREGATORS, DEFAULT_AGGREGATORS, TASKS
 
 #: Torch threads unless ``GNNAGG_THREADS`` is set (the CLI applies it): the
@@ -174,19 +175,23 @@ def run(cfg: GeneralizationConfig, out: Optional[str] = None) -> Dict[str, Any]:
     tic = time.perf_counter()
     keys = [suite.run_key(t, a, s) for t in cfg.tasks for a in cfg.aggregators for s in cfg.seeds]
     data: Dict[str, Any] = {}
-    for i, key in enumerate(keys, 1):
+
+    def train(key: str, checkpoint) -> Dict[str, Any]:
         task, name, seed = suite.parse_key(key)
-        if key in store:
-            note = "finished in an earlier session"
-        else:
-            if data.get("task") != task:  # made once per task
-                data = dict(make_data(task, cfg), task=task)
-            store.put(key, train_one(task, name, seed, cfg, data, store.checkpoint(key)))
-            note = f"{store.get(key)['seconds']:.0f} s"
-        suite.print_run(f"[{i}/{len(keys)}] {AGGREGATORS[name].label}", store.get(key), note)
-    result = suite.build({k: store.get(k) for k in keys}, cfg, suite.baselines(cfg, make_data))
+        if data.get("task") != task:  # made once per task
+            data.clear()
+            data.update(make_data(task, cfg), task=task)
+        return train_one(task, name, seed, cfg, data, checkpoint)
+
+    def show(key: str, record: Dict[str, Any], new: bool) -> None:
+        note = f"{record['seconds']:.0f} s" if new else "finished in an earlier session"
+        label = AGGREGATORS[suite.parse_key(key)[1]].label
+        suite.print_run(f"[{keys.index(key) + 1}/{len(keys)}] {label}", record, note)
+
+    records = run_series(store, keys, train, stored=True, on_record=show)
+    result = suite.build(dict(zip(keys, records)), cfg, suite.baselines(cfg, make_data))
     result["wall_time_s"] = time.perf_counter() - tic
-    result["plot"] = suite.plot(result, cfg, cfg.plot) if cfg.plot else None
+    result["plot"] = plots.generalization(result, cfg, cfg.plot) if cfg.plot else None
     return store.finish(result)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from ..utils import environment, fmt, format_table, mean_std, read_json, write_json
+from . import plots
 
 # The comparison ############################################################
 
@@ -204,58 +205,6 @@ def build(runs: Mapping[str, Any], cfg,
             "headline": headlines(summary, baselines, cfg.test_sizes, cfg.train_sizes)}
 
 
-def plot(result: Mapping[str, Any], cfg, path: str) -> Optional[str]:
-    """Accuracy against set size (log x), one line per aggregator, one panel
-    per task; the training sizes shaded, the most-frequent-label level
-    dotted. Returns the path, or ``None`` without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed (pip install gnnagg[plot]): no plot written")
-        return None
-    summary, base = result["summary"], result["baseline"]
-    lo, hi = cfg.train_sizes
-    sizes = list(cfg.test_sizes)
-    ticks = sorted({2 ** k for k in range(int(math.log2(hi)) + 1) if lo <= 2 ** k <= hi}
-                   | {lo, hi, *sizes})
-    names = list(dict.fromkeys(n for by_aggr in summary.values() for n in by_aggr))
-    fig, axes = plt.subplots(1, len(summary), figsize=(2.0 + 5.0 * len(summary), 4.2),
-                             squeeze=False)
-    legend = {}
-    for ax, (task, by_aggr) in zip(axes[0], summary.items()):
-        ax.axvspan(lo, hi, color="tab:green", alpha=0.12, label=f"training sizes ({lo}-{hi})")
-        ax.plot(sizes, [100 * base[task][str(d)] for d in sizes], ls=":", lw=2, color="black",
-                zorder=5, label="chance (most frequent label)")
-        for name, s in by_aggr.items():
-            i = names.index(name)  # the same colour for an aggregator in every panel
-            ax.errorbar(sizes, [100 * s["test"][str(d)]["mean"] for d in sizes],
-                        yerr=[100 * s["test"][str(d)]["std"] for d in sizes], marker="o", ms=3,
-                        capsize=2, color=f"C{i % 10}", ls="-" if i < 10 else "--",
-                        label=s["label"])
-        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
-        ax.set_xscale("log", base=2)
-        ax.minorticks_off()
-        ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=8)
-        ax.set_xlim(lo / 1.3, sizes[-1] * 1.3)
-        ax.set_ylim(-2, 102)
-        ax.set_title(f"{task}: trained on sizes {lo}-{hi}, tested on {sizes[0]}-{sizes[-1]}",
-                     fontsize=9)
-        ax.set_xlabel("set size (log scale)")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("test accuracy (%)")
-    axes[0][-1].legend(legend.values(), legend.keys(), fontsize=7, loc="center left",
-                       bbox_to_anchor=(1.02, 0.5))
-    fig.suptitle("Generalisation to larger sets than trained on", fontsize=10)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 # Merging result files (--from-json) #########################################
 
 def load_runs(paths: List[str], out: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
@@ -329,7 +278,7 @@ def merge(paths: List[str], out: Optional[str], plot_path: Optional[str], config
     result = {"experiment": "generalization", "config": dataclasses.asdict(cfg),
               "configs": configs, "merged_from": list(paths),
               **build(runs, cfg, baselines(cfg))}
-    result["plot"] = plot(result, cfg, plot_path) if plot_path else None
+    result["plot"] = plots.generalization(result, cfg, plot_path) if plot_path else None
     result.update(complete=True, finished_runs=runs)
     write_json(out, result)
     return result, cfg

@@ -245,32 +245,12 @@ def run(config: HeteroConfig, out: Optional[str] = None) -> Dict[str, Any]:
             "summary": summarize({**runs, name: records})})
     summary = summarize(runs)
     if config.plot:
-        plot_attention({name: s["attention"] for name, s in summary.items()}, config.plot,
-                       title=f"{label(config)}" + (" (inductive)" if config.inductive else ""))
+        from .plots import relation_attention
+
+        relation_attention({name: s["attention"] for name, s in summary.items()}, config.plot,
+                           title=f"{label(config)}" + (" (inductive)" if config.inductive else ""))
     return store.finish({"config": config, "label": label(config), "summary": summary,
                          "environment": environment()})
-
-
-def plot_attention(attention: Dict[str, Dict[str, Dict[str, Dict[str, float]]]], path: str,
-                   title: str) -> None:
-    """One panel per data set: the target nodes' mean relation attention per
-    layer and relation (bars: mean over seeds; whiskers: std)."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display
-
-    fig = Figure(figsize=(4.5 * len(attention), 3.5), layout="constrained")
-    for ax, (name, layers) in zip(fig.subplots(1, len(attention), squeeze=False)[0],
-                                  attention.items()):
-        bars = [(f"{layer}: {rel}", ms["mean"], ms["std"], f"C{t}")
-                for t, (layer, rels) in enumerate(layers.items()) for rel, ms in rels.items()]
-        ax.barh(range(len(bars)), [b[1] for b in bars], xerr=[b[2] for b in bars],
-                color=[b[3] for b in bars])
-        ax.set_yticks(range(len(bars)), [b[0] for b in bars])
-        ax.invert_yaxis()
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("mean relation attention")
-        ax.set_title(name)
-    fig.suptitle(title)
-    fig.savefig(path, dpi=120)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
