@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..aggr import message_channels, resolve
 from ..nn.latte import EdgeType, Metadata, NodeType, typed_linear
-from .latte import chain_relations, compose_relations
+from ..nn.relations import GraphCache, chain_relations, compose_relations
 
 __all__ = ["TypedInput", "HAN", "HGT", "RGCN", "HeteroSAGE"]
 
@@ -54,7 +54,7 @@ class HAN(nn.Module):
     """HAN (Wang et al., 2019, https://arxiv.org/abs/1903.07293) with PyG's
     ``HANConv`` over the order-2 meta-paths from the target type back to
     itself (e.g. PAP, PSP), composed as LATTE's relations
-    (:func:`gnnagg.models.latte.compose_relations`, once per graph).
+    (:func:`gnnagg.nn.relations.compose_relations`, once per graph).
 
     Args:
         in_channels (Dict[str, int]): feature size per node type (only the
@@ -90,7 +90,7 @@ class HAN(nn.Module):
                     heads=heads, dropout=dropout) for _ in range(num_layers))
         self.dropout = dropout
         self.classifier = nn.Linear(hidden_channels, out_channels)
-        self._cache: Dict[tuple, Tuple[tuple, Dict[EdgeType, Tensor]]] = {}
+        self._cache = GraphCache()
 
     def reset_parameters(self) -> None:
         for module in [self.input, *self.convs, self.classifier]:
@@ -98,16 +98,13 @@ class HAN(nn.Module):
 
     def metapath_edges(self, edge_index_dict, num_nodes) -> Dict[EdgeType, Tensor]:
         """The meta-paths' edges for this graph (cached per graph)."""
-        key = tuple((r, edge_index_dict[r].data_ptr(), edge_index_dict[r].size(1))
-                    for r in self.first_order)
-        if key not in self._cache:
-            if len(self._cache) >= 4:
-                self._cache.pop(next(iter(self._cache)))
+
+        def compute() -> Tuple[Dict[EdgeType, Tensor]]:
             sub = {r: edge_index_dict[r] for r in self.first_order}
             levels = compose_relations(sub, num_nodes, 2, wanted=self.metapaths)
-            self._cache[key] = (tuple(sub.values()),
-                                {self.renamed[r]: levels[1][r][0] for r in self.metapaths})
-        return self._cache[key][1]
+            return ({self.renamed[r]: levels[1][r][0] for r in self.metapaths},)
+
+        return self._cache.lookup(edge_index_dict, self.first_order, compute)[0]
 
     def forward(self, x_dict, edge_index_dict):
         num_nodes = {t: x.size(0) for t, x in x_dict.items()}
