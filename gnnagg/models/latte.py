@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.latte import (EDGE_WEIGHT_MODES, INITS, EdgeType, LATTEConv, Metadata, NodeType,
-                        typed_linear)
+from ..nn.latte import EdgeType, LATTEConv, Metadata, NodeType, typed_linear
 from ..nn.relations import (GraphCache, adjacency, chain_relations, compose_adjacency,
                             compose_relations, relation_parts, sort_by_target)
 
@@ -102,15 +101,11 @@ class LATTE(nn.Module):
         if layer_pooling not in LAYER_POOLING:
             raise ValueError(f"'layer_pooling' must be one of {LAYER_POOLING} "
                              f"(got {layer_pooling!r})")
-        if edge_weight not in EDGE_WEIGHT_MODES:
-            raise ValueError(f"'edge_weight' must be one of {EDGE_WEIGHT_MODES} "
-                             f"(got {edge_weight!r})")
         if edge_threshold is not None and not 0.0 <= edge_threshold <= 1.0:
             raise ValueError(f"'edge_threshold' must be in [0, 1] or None (got {edge_threshold})")
-        if init not in INITS:
-            raise ValueError(f"'init' must be one of {INITS} (got {init!r})")
         if not isinstance(num_negatives, int) or num_negatives < 0:
             raise ValueError(f"'num_negatives' must be an int >= 0 (got {num_negatives!r})")
+        # heads, attn_dropout, edge_weight and init: every LATTEConv checks them.
         self.in_channels = dict(in_channels)
         self.out_channels = out_channels
         self.hidden_channels = hidden_channels
