@@ -34,7 +34,6 @@ WRITES_OUT = True
 #: model -> its name in tables
 MODELS = {"latte": "LATTE", "han": "HAN", "hgt": "HGT", "rgcn": "RGCN", "sage": "HeteroConv-SAGE"}
 DATASETS = ("ACM", "DBLP", "IMDB")  # gnnagg.datasets.gtn.GTN_DATASETS, without importing torch
-FEATURES = ("raw", "row", "tfidf")
 METRICS = ("val_loss", "val_macro_f1", "val_micro_f1", "test_macro_f1", "test_micro_f1")
 
 
@@ -99,10 +98,6 @@ def validate(config: HeteroConfig) -> None:
                    allow_zero=("seed", "patience", "weight_decay", "proximity", "negatives"))
     check_fraction(config, "dropout", "attn_dropout", "layer_dropout")
     check_choice("monitor", config.monitor, ("val_loss", "val_macro_f1"))
-    check_choice("features", config.features, FEATURES)
-    check_choice("layer_pooling", config.layer_pooling, ("concat", "last", "mean", "max"))
-    check_choice("edge_weight", config.edge_weight, ("none", "attention", "message"))
-    check_choice("init", config.init, ("xavier", "torch"))
     if config.edge_threshold is not None and not 0.0 <= config.edge_threshold <= 1.0:
         raise ValueError(f"--edge-threshold must be in [0, 1] (got {config.edge_threshold})")
     if config.model in ("latte", "han", "hgt") and config.hidden % config.heads:
@@ -113,7 +108,15 @@ def validate(config: HeteroConfig) -> None:
     if config.plot:
         check_writable(config.plot, "--plot")
     from ..aggr.resolve import aggregator_class
+    from ..datasets.transforms import FEATURE_TRANSFORMS
+    from ..models.latte import LAYER_POOLING
+    from ..nn.latte import EDGE_WEIGHT_MODES, INITS
 
+    for name, value, choices in (("features", config.features, FEATURE_TRANSFORMS),
+                                 ("layer_pooling", config.layer_pooling, LAYER_POOLING),
+                                 ("edge_weight", config.edge_weight, EDGE_WEIGHT_MODES),
+                                 ("init", config.init, INITS)):
+        check_choice(name, value, choices)
     aggregator_class(config.aggr)
 
 
