@@ -184,31 +184,14 @@ def _graph_task(ctx, config: OGBConfig, data, seed: int):
 
 
 def _node_task(ctx, config: OGBConfig, data, seed: int):
-    """OGB's full-batch arxiv baseline: cross-entropy on the training nodes."""
-    import torch
-    import torch.nn.functional as F
-
     from ..models.ogb import OGBNodeModel
+    from ..train.tasks import node_property
 
     model = OGBNodeModel(data.x.size(1), data.num_classes, conv=config.model,
                          aggr=_aggr_query(config.aggr), num_layers=config.num_layers,
                          hidden_channels=config.hidden_channels,
                          dropout=config.dropout).to(ctx.device)
-    train = data.split["train"].to(ctx.device)
-
-    def loss_fn(model, _):
-        out = model(data.x, data.edge_index)[train].float()
-        with torch.autocast(ctx.device.type, enabled=False):
-            return F.nll_loss(out, data.y[train])
-
-    def evaluate(model):
-        pred = model(data.x, data.edge_index).argmax(dim=-1, keepdim=True).cpu()
-        y = data.y.cpu().view(-1, 1)
-        return {f"{s}_{data.metric}": data.evaluator.eval(
-            {"y_true": y[data.split[s]], "y_pred": pred[data.split[s]]})[data.metric]
-            for s in ("valid", "test")}
-
-    return model, loss_fn, evaluate, None
+    return model, *node_property(data.x, data.edge_index, data.y, data.split, data.evaluator), None
 
 
 def run_seed(ctx, config: OGBConfig, data, seed: int, checkpoint) -> Dict[str, Any]:

@@ -17,8 +17,8 @@ from torch import Tensor
 
 from .. import metrics as M
 
-__all__ = ["node_classification", "graph_property", "ogb_task_type", "set_function", "set_outputs",
-           "sentence_prediction"]
+__all__ = ["node_classification", "node_property", "graph_property", "ogb_task_type",
+           "set_function", "set_outputs", "sentence_prediction"]
 
 
 def _mask(data, name: str) -> Tensor:
@@ -88,6 +88,37 @@ def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = N
         result.update({f"val_{m}": M.METRICS[m](y[val], out_val[val]) for m in metrics})
         result.update({f"test_{m}": M.METRICS[m](y[test], out_test[test]) for m in metrics})
         return result
+
+    return loss_fn, evaluate
+
+
+def node_property(x: Tensor, edge_index: Tensor, y: Tensor, split: Dict[str, Tensor], evaluator):
+    """OGB node property prediction, full batch, as OGB's examples train
+    it (``examples/nodeproppred/arxiv/gnn.py``): ``(loss_fn, evaluate)``.
+    The model gives log-probabilities; the loss is the negative
+    log-likelihood of the training nodes, in float32 whatever autocast
+    says; ``evaluate`` returns ``valid_<metric>`` and ``test_<metric>`` of
+    the predicted classes by ``evaluator`` (OGB's ``Evaluator``).
+
+    Args:
+        x, edge_index: the graph, on the model's device.
+        y: one class per node (a vector), on the same device.
+        split: ``{'train', 'valid', 'test'}`` node indices.
+    """
+    metric = evaluator.eval_metric
+    train = split["train"].to(y.device)
+    y_cpu = y.cpu().view(-1, 1)
+
+    def loss_fn(model, _batch):
+        out = model(x, edge_index)[train].float()
+        with torch.autocast(y.device.type, enabled=False):
+            return F.nll_loss(out, y[train])
+
+    def evaluate(model) -> Dict[str, float]:
+        pred = model(x, edge_index).argmax(dim=-1, keepdim=True).cpu()
+        return {f"{s}_{metric}": evaluator.eval(
+            {"y_true": y_cpu[split[s]], "y_pred": pred[split[s]]})[metric]
+            for s in ("valid", "test")}
 
     return loss_fn, evaluate
 

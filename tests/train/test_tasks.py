@@ -135,3 +135,22 @@ def test_sentence_prediction_regression():
     loss, _ = loss_fn(torch.nn.Identity(), torch.arange(2))
     assert loss.item() == pytest.approx((0 + 1) / 2)
     assert scores_of(evaluate, torch.nn.Identity())["val_pearson"] == pytest.approx(1.0)
+
+
+def test_node_property_nll_and_evaluator_on_predicted_classes():
+    from gnnagg.train.tasks import node_property
+
+    class Evaluator:  # OGB's contract: {'y_true', 'y_pred'} columns -> {metric}
+        eval_metric = "acc"
+
+        def eval(self, d):
+            assert d["y_true"].shape == d["y_pred"].shape and d["y_pred"].size(1) == 1
+            return {"acc": float((d["y_true"] == d["y_pred"]).float().mean())}
+
+    split = {"train": torch.tensor([0, 1]), "valid": torch.tensor([2]), "test": torch.tensor([3])}
+    loss_fn, evaluate = node_property(torch.zeros(4, 1), torch.zeros(2, 0, dtype=torch.long), Y,
+                                      split, Evaluator())
+    model = lambda x, ei: F.log_softmax(LOGITS, -1)  # noqa: E731
+    expected = (ce([2.0, 0.0], 0) + ce([0.0, 1.0], 1)) / 2
+    assert loss_fn(model, None).item() == pytest.approx(expected)
+    assert evaluate(model) == {"valid_acc": 0.0, "test_acc": 1.0}
