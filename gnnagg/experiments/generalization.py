@@ -216,8 +216,10 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
     if cfg.plot is None and out:
         cfg = dataclasses.replace(cfg, plot=str(Path(out).with_suffix(".png")))
     if getattr(args, "from_json", None):
-        result, cfg = suite.merge(args.from_json, out, cfg.plot, GeneralizationConfig,
-                                  lambda c: suite.baselines(c, make_data))
+        from .generalization_merge import merge
+
+        result, cfg = merge(args.from_json, out, cfg.plot, GeneralizationConfig,
+                            lambda c: suite.baselines(c, make_data))
     else:
         result = run(cfg, out)
     suite.print_result(result, cfg, out)
