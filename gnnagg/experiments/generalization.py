@@ -39,7 +39,8 @@ WRITES_OUT = True  # through a RunStore, as the runs finish
 @dataclass
 class GeneralizationConfig:
     tasks: Tuple[str, ...] = option(tuple(TASKS), f"tasks, of {list(TASKS)}")
-    aggregators: Tuple[str, ...] = option(DEFAULT_AGGREGATORS, f"aggregators, of {list(AGGREGATORS)}")
+    aggregators: Tuple[str, ...] = option(DEFAULT_AGGREGATORS,
+                                          f"aggregators, of {list(AGGREGATORS)}")
     seeds: Tuple[int, ...] = option((0, 1, 2), "model seeds")
     bits: int = option(8, "bits per integer (1 to 16)")
     encoding: str = option("bits", "element input: 'bits' or 'embedding'")

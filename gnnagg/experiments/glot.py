@@ -8,9 +8,10 @@ trained with Adam by gnnagg.train.fit. Training rows held out as validation
 (--val-fraction) select the epoch and stop training (--patience) by the
 task's main GLUE metric (marked *: SST-2 accuracy, CoLA MCC, RTE accuracy,
 MRPC F1, STS-B Spearman; also reported: accuracy for CoLA, F1 for RTE,
-accuracy for MRPC, Pearson for STS-B; see gnnagg.datasets.glue.GlueTask.metrics);
-GLUE dev (stress: test) is scored at that epoch. Mean +- std over seeds, and a trivial baseline row (the majority
-training class; regression: the training mean). Pair and single-sentence
+accuracy for MRPC, Pearson for STS-B: gnnagg.datasets.glue.GlueTask.metrics);
+GLUE dev (stress: test) is scored at that epoch. Mean +- std over seeds, and
+a trivial baseline row (the majority training class; regression: the
+training mean). Pair and single-sentence
 tasks take their recipe from RECIPES; options given win, for every pooler.
 
 Examples:
@@ -58,10 +59,12 @@ class GLOTConfig:
     max_length: int = option(128, "encoder tokens per text")
     max_train: Optional[int] = option(None, "subsample the training set to N rows (fixed seed 0)")
     val_fraction: float = option(0.1, "training rows held out to select the epoch")
-    model: Optional[str] = option(None, "encoder name or folder (default: offline all-MiniLM-L6-v2)")
+    model: Optional[str] = option(None, "encoder name or folder "
+                                        "(default: offline all-MiniLM-L6-v2)")
     graph: str = option("similarity", "GLOT graph: similarity, or none (no edges, same parameters)")
     tau: Optional[float] = option(None, "GLOT edge threshold")
-    knn: Optional[int] = option(None, "GLOT k-NN graph instead of (with --tau: besides) a threshold")
+    knn: Optional[int] = option(None, "GLOT k-NN graph instead of (with --tau: besides) a "
+                                      "threshold")
     hidden: int = option(256, "GLOT GNN width")
     layers: int = option(2, "GLOT GNN layers")
     conv: str = option("GATConv", "GLOT convolution, any PyG name")

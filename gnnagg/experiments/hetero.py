@@ -68,7 +68,8 @@ class HeteroConfig:
                                                  "t-1's edges with attention >= this "
                                                  "(authors: 0.5)")
     init: str = option("xavier", "LATTE: the authors' Xavier initialisation or PyTorch's (torch)")
-    aggr: str = option("sum", "LATTE's per-relation / SAGE's aggregator (gnnagg.aggr.resolve names)")
+    aggr: str = option("sum", "LATTE's per-relation / SAGE's aggregator "
+                              "(gnnagg.aggr.resolve names)")
     proximity: float = option(0.0, "LATTE: weight of the proximity loss")
     negatives: int = option(2, "LATTE: proximity loss negatives per edge")
     cumulative: bool = option(False, "LATTE: layer t also uses relations of lower order")
