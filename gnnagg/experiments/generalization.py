@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from . import generalization_suite as suite
-from . import plots
 from .common import (add_config_arguments, check_choice, check_positive, config_from_args,
                      option, run_series)
 from .generalization_suite import AGGREGATORS, DEFAULT_AGGREGATORS, TASKS
@@ -192,7 +191,12 @@ def run(cfg: GeneralizationConfig, out: Optional[str] = None) -> Dict[str, Any]:
     records = run_series(store, keys, train, stored=True, on_record=show)
     result = suite.build(dict(zip(keys, records)), cfg, suite.baselines(cfg, make_data))
     result["wall_time_s"] = time.perf_counter() - tic
-    result["plot"] = plots.generalization(result, cfg, cfg.plot) if cfg.plot else None
+    if cfg.plot:
+        from .plots import generalization
+
+        result["plot"] = generalization(result, cfg, cfg.plot)
+    else:
+        result["plot"] = None
     return store.finish(result)
 
 
