@@ -64,7 +64,7 @@ class LATTEConv(MessagePassing):
     LeakyReLU, as in the authors' code) and :math:`\mathrm{AGG}_r` the sum
     by default (any aggregator of :func:`gnnagg.aggr.resolve`). Edge weights
     :math:`w_{ij}` (e.g. those of composed relations, see
-    :func:`gnnagg.models.latte.compose_adjacency`) enter as the prior
+    :func:`gnnagg.nn.relations.compose_adjacency`) enter as the prior
     :math:`\log w_{ij}` on the attention (``edge_weight="attention"``), as a
     factor :math:`\alpha_{ij} w_{ij}` on the messages (``"message"``), or
     not at all (``"none"``); without weights every :math:`w_{ij} = 1`. A
