@@ -365,9 +365,6 @@ class HeteroTask(Task):
         return f"{self.dataset}/latte-{self.layers}"
 
     def run(self, aggr: Any, seed: int, checkpoint=None) -> Dict[str, Any]:
-        import torch.nn.functional as F
-
-        from .. import metrics as M
         from ..datasets.gtn import load_gtn
         from ..models.latte import LATTE
 
@@ -376,23 +373,15 @@ class HeteroTask(Task):
         data = self._data
         target = data.target_node_type
         store = data[target]
-        y = store.y
-        train, val, test = (store[f"{s}_mask"] for s in ("train", "val", "test"))
+        masks = tuple(store[f"{s}_mask"] for s in ("train", "val", "test"))
         seed_everything(seed)
         model = LATTE({t: x.size(1) for t, x in data.x_dict.items()}, data.num_classes,
                       data.metadata(), target, hidden_channels=self.hidden,
                       num_layers=self.layers, aggr=aggr, dropout=self.dropout)
-        x_dict, edges = data.x_dict, data.edge_index_dict
-
-        def loss_fn(m, _):
-            return F.cross_entropy(m(x_dict, edges)[train], y[train])
-
-        def evaluate(m):
-            out = m(x_dict, edges)
-            return {"val_loss": float(F.cross_entropy(out[val], y[val])),
-                    "val_macro_f1": M.macro_f1(y[val], out[val]),
-                    "test_macro_f1": M.macro_f1(y[test], out[test])}
-
+        edges = data.edge_index_dict
+        loss_fn, evaluate = node_classification(data, masks, x=data.x_dict, y=store.y,
+                                                metrics=("macro_f1",),
+                                                graphs=(edges, edges, edges))
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr,
                                      weight_decay=self.weight_decay)
         result = fit(model, optimizer, loss_fn, evaluate, epochs=self.epochs,
