@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence
 
 __all__ = [
     "threads_from_env", "apply_threads", "seed_everything", "mean_std", "fmt", "format_table",
-    "progress", "quiet_warnings", "to_jsonable", "write_json", "read_json", "check_writable",
+    "progress", "quiet_warnings", "quiet_csr", "to_jsonable", "write_json", "read_json", "check_writable",
     "environment", "OutputError",
 ]
 
@@ -138,6 +138,16 @@ def quiet_warnings() -> Iterator[None]:
         yield
     finally:
         warnings.showwarning = previous
+
+
+@contextlib.contextmanager
+def quiet_csr() -> Iterator[None]:
+    """Silence PyTorch's one-time notice that sparse CSR support is in beta
+    (printed once per process from inside the first CSR tensor it builds,
+    in the middle of a progress bar); every other warning passes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        yield
 
 
 # JSON results ###############################################################

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -77,3 +79,55 @@ def _index(graph):
 def test_bench_aggr_rejects_bad_options(capsys):
     assert main(["bench", "aggr", "--nodes", "0", "--in-process"]) == 2
     assert "--nodes must be >= 1" in capsys.readouterr().err
+
+
+def _run(args, env=None, timeout=60):
+    import os
+
+    full = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "gnnagg", *args], capture_output=True,
+                          text=True, timeout=timeout, env=full)
+
+
+def test_help_is_fast_and_shows_defaults():
+    # --help imports no runner's heavy dependencies (torch, PyG): see
+    # tests/test_layering.py and each runner's test; here the defaults.
+    proc = _run(["run", "citation", "--help"])
+    assert proc.returncode == 0
+    assert "(default: dagnn)" in proc.stdout and "(default: Cora)" in proc.stdout
+    proc = _run(["bench", "aggr", "--help"])
+    assert proc.returncode == 0 and "(default:" in proc.stdout
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2"])
+def test_bad_thread_count_names_the_variable(value):
+    proc = _run(["run", "generalization", "--quick"], env={"GNNAGG_THREADS": value})
+    assert proc.returncode == 2
+    assert "GNNAGG_THREADS" in proc.stderr and repr(value) in proc.stderr
+
+
+def test_out_is_checked_before_any_work(tmp_path):
+    import os
+
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    proc = _run(["run", "generalization", "--quick", "--out", str(folder)])
+    assert proc.returncode == 2 and "is a folder" in proc.stderr
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who may write anywhere")
+        proc = _run(["run", "generalization", "--quick", "--out", str(locked / "r.json")])
+        assert proc.returncode == 2 and "not writable" in proc.stderr
+    finally:
+        os.chmod(locked, 0o700)
+
+
+def test_tests_never_use_the_users_cache():
+    import os
+    from pathlib import Path
+
+    cache = Path(os.environ["GNNAGG_CACHE"]).resolve()
+    assert Path.home() / ".cache" not in cache.parents or "gnnagg-test-cache" in str(cache)

@@ -166,3 +166,62 @@ def test_swap_a_bare_aggregation_module(aggr, cls):
     model = SecondMinimum()
     swap_aggregators(model, "lcm", project=False)
     assert model.aggr.project is False
+
+
+class NoMessagePassing(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("aggr,error,match", [
+    ("lcn", ValueError, "did you mean 'lcm'"),
+    ("", ValueError, "empty"),
+    (None, TypeError, "aggregator name"),
+    (42, TypeError, "aggregator name"),
+])
+def test_bad_aggregator_is_named_before_anything_changes(aggr, error, match):
+    # Checked before the model is looked at: also on a model without layers.
+    for model in (NoMessagePassing(), torch.nn.Sequential(SAGEConv(4, 4))):
+        before = [type(m.aggr_module) for m in model.modules() if hasattr(m, "aggr_module")]
+        with pytest.raises(error, match=match):
+            swap_aggregators(model, aggr)
+        after = [type(m.aggr_module) for m in model.modules() if hasattr(m, "aggr_module")]
+        assert before == after
+
+
+def test_model_without_any_aggregation_is_refused():
+    with pytest.raises(ValueError, match="no message-passing layer"):
+        swap_aggregators(NoMessagePassing(), "lcm")
+
+
+def test_result_names_old_and_new_modules():
+    model = torch.nn.Sequential(SAGEConv(4, 4, aggr="mean"), SAGEConv(4, 4, aggr="mean"))
+    result = swap_aggregators(model, "lcm")
+    assert sorted(result) == ["0", "1"]
+    assert all(type(m).__name__ == "LCMAggregation" for m in result.values())
+    assert all(type(m).__name__ == "MeanAggregation" for m in result.previous.values())
+    assert "MeanAggregation() -> LCMAggregation" in repr(result)
+    assert model[0].aggr_module is result["0"]
+
+
+def test_width_projects_wide_messages_and_warns_without_it():
+    import warnings
+
+    from gnnagg.aggr import AggregatorCostWarning, Projected
+
+    model = torch.nn.Sequential(SAGEConv(1433, 16))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        swap_aggregators(model, "lcm")
+    assert any(issubclass(w.category, AggregatorCostWarning) and "1433" in str(w.message)
+               for w in caught)
+    model = torch.nn.Sequential(SAGEConv(1433, 16))
+    swap_aggregators(model, "lcm", width=64)
+    assert isinstance(model[0].aggr_module, Projected)
+    assert sum(p.numel() for p in model[0].aggr_module.parameters()) < 300_000
+    x, edge_index = torch.randn(5, 1433), torch.tensor([[0, 1, 2], [1, 2, 3]])
+    assert model[0](x, edge_index).shape == (5, 16)

@@ -23,6 +23,9 @@ _EXPORTS = {
     "load_glue": "glue", "GLUE_TASKS": "glue", "GlueTask": "glue", "GlueSplit": "glue",
     "glue_task": "glue", "make_stress": "stress", "stress_splits": "stress",
     "StressSplit": "stress",
+    # transforms
+    "preprocess_features": "transforms", "inductive_edges": "transforms",
+    "FEATURE_TRANSFORMS": "transforms",
     # synthetic multisets
     "generate_sets": "synthetic", "SyntheticSetDataset": "synthetic", "SetBatch": "synthetic",
     "SetTask": "synthetic", "TASKS": "synthetic", "get_task": "synthetic",

@@ -9,7 +9,7 @@ its ``download_glue_data.py``:
 task    header row              text columns                label                       metrics
 ======  ======================  ==========================  ==========================  ==============
 SST-2   ``sentence label``      ``sentence``                ``label`` (0/1)             accuracy
-CoLA    none (4 columns)        column 3                    column 1 (0/1)              MCC
+CoLA    none (4 columns)        column 3                    column 1 (0/1)              MCC, accuracy
 MRPC    ``Quality #1 ID #2 ID   ``#1 String``,              ``Quality`` (0/1)           F1, accuracy
         #1 String #2 String``   ``#2 String``
 QQP     ``id qid1 qid2          ``question1``,              ``is_duplicate`` (0/1)      F1, accuracy
@@ -21,17 +21,19 @@ STS-B   ``index genre ...       ``sentence1``,              ``score`` (0 to 5,  
 MNLI    ``index promptID ...    ``sentence1``,              ``gold_label``              accuracy
         sentence1 sentence2     ``sentence2``               (entailment 0, neutral 1,
         label1 ... gold_label``                             contradiction 2)
-QNLI    ``index question        ``question``, ``sentence``  ``label`` (entailment 0,    accuracy
+QNLI    ``index question        ``question``, ``sentence``  ``label`` (entailment 0,    accuracy, F1
         sentence label``                                    not_entailment 1)
-RTE     ``index sentence1       ``sentence1``,              ``label`` (as QNLI)         accuracy
+RTE     ``index sentence1       ``sentence1``,              ``label`` (as QNLI)         accuracy, F1
         sentence2 label``       ``sentence2``
-WNLI    as RTE                  as RTE                      ``label`` (0/1)             accuracy
+WNLI    as RTE                  as RTE                      ``label`` (0/1)             accuracy, F1
 ======  ======================  ==========================  ==========================  ==============
 
 Splits are ``train`` and ``dev`` (``dev.tsv``; MNLI's ``dev`` is
 ``dev_matched.tsv`` and ``dev_mismatched`` is also available); GLUE's test
 files have no public labels. Metrics are names in
-:data:`gnnagg.metrics.METRICS`, the main one first.
+:data:`gnnagg.metrics.METRICS`: GLUE's main metric of the task first, then
+the others worth reporting beside it (accuracy with CoLA's MCC, F1 of the
+binary sentence-pair tasks).
 
 Fields are split on tabs without quote handling (SST-2, CoLA and MRPC contain
 bare quote characters). A leading UTF-8 byte-order mark (MRPC's files begin
@@ -59,7 +61,8 @@ class GlueTask:
     positions (files without, which have ``num_fields`` columns). ``labels``
     maps label strings to classes; :obj:`None` means integer classes, or
     float scores when ``regression``. ``metrics`` are names in
-    :data:`gnnagg.metrics.METRICS`, the main one first; ``splits`` maps
+    :data:`gnnagg.metrics.METRICS`, GLUE's main one first (it selects
+    models), then those reported beside it; ``splits`` maps
     split names to file names.
     """
     folder: str
@@ -95,7 +98,7 @@ class GlueTask:
 #: The GLUE tasks gnnagg reads, by lower-case name.
 GLUE_TASKS: Dict[str, GlueTask] = {
     "sst2": GlueTask("SST-2", True, "sentence", "label", ("accuracy",)),
-    "cola": GlueTask("CoLA", False, 3, 1, ("mcc",), num_fields=4),
+    "cola": GlueTask("CoLA", False, 3, 1, ("mcc", "accuracy"), num_fields=4),
     "mrpc": GlueTask("MRPC", True, "#1 String", "Quality", ("f1", "accuracy"),
                      text_b="#2 String"),
     "qqp": GlueTask("QQP", True, "question1", "is_duplicate", ("f1", "accuracy"),
@@ -106,11 +109,12 @@ GLUE_TASKS: Dict[str, GlueTask] = {
                      labels={"entailment": 0, "neutral": 1, "contradiction": 2}, num_classes=3,
                      splits=(("train", "train.tsv"), ("dev", "dev_matched.tsv"),
                              ("dev_mismatched", "dev_mismatched.tsv"))),
-    "qnli": GlueTask("QNLI", True, "question", "label", ("accuracy",), text_b="sentence",
+    "qnli": GlueTask("QNLI", True, "question", "label", ("accuracy", "f1"), text_b="sentence",
                      labels=_NLI2),
-    "rte": GlueTask("RTE", True, "sentence1", "label", ("accuracy",), text_b="sentence2",
+    "rte": GlueTask("RTE", True, "sentence1", "label", ("accuracy", "f1"), text_b="sentence2",
                     labels=_NLI2),
-    "wnli": GlueTask("WNLI", True, "sentence1", "label", ("accuracy",), text_b="sentence2"),
+    "wnli": GlueTask("WNLI", True, "sentence1", "label", ("accuracy", "f1"),
+                     text_b="sentence2"),
 }
 
 

@@ -17,7 +17,7 @@ on molecules this is the dominant cost of a CPU epoch at batch size 32.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -76,6 +76,26 @@ def load_node_dataset(name: str = "ogbn-arxiv"):
             return PygNodePropPredDataset(name=name, root=str(path.parent))
 
     return load_staged(f"OGB data set {name}", f"ogb/{folder}", NODE_RAW_FILES, build)
+
+
+def split_indices(dataset, subset: Optional[int] = None) -> Dict[str, Tensor]:
+    """OGB's ``train``/``valid``/``test`` split of ``dataset`` as int64
+    index tensors; with ``subset``, the first ``subset`` indices of each
+    (quick runs and smoke tests)."""
+    split = dataset.get_idx_split()
+    return {k: torch.as_tensor(split[k], dtype=torch.long)[:subset]
+            for k in ("train", "valid", "test")}
+
+
+def node_graph(dataset, device) -> Tuple[Tensor, Tensor, Tensor]:
+    """``(x, y, edge_index)`` of an OGB node property data set as OGB's
+    full-batch examples train on it: one label per node (a vector) and the
+    edges made undirected, on ``device``."""
+    from torch_geometric.utils import to_undirected
+
+    graph = dataset[0]
+    edge_index = to_undirected(graph.edge_index, num_nodes=graph.num_nodes)
+    return graph.x.to(device), graph.y.view(-1).to(device), edge_index.to(device)
 
 
 class FastGraphLoader:

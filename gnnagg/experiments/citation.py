@@ -29,53 +29,50 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from .common import (add_config_arguments, check_choice, check_fraction, check_positive,
-                     config_from_args, environment, fmt, format_table)
+                     config_from_args, environment, fmt, format_table, option)
 
 #: The runner writes ``--out`` itself (through its RunStore).
 WRITES_OUT = True
 
-
-def _opt(default: Any, help_: str) -> Any:
-    return field(default=default, metadata={"help": help_})
 
 
 @dataclass(frozen=True)
 class CitationConfig:
     """One experiment; the model's and data set's defaults fill in what the
     command line does not give (see ``defaults_for``)."""
-    model: str = _opt("dagnn", "dagnn, gcn, sage, gin, appnp or sgc")
-    dataset: str = _opt("Cora", "Cora, CiteSeer, PubMed, CS, Physics, Computers, Photo, arxiv")
-    runs: int = _opt(100, "independent runs; run r uses seed + r (weights, dropout, split)")
-    seed: int = _opt(0, "seed of the first run")
-    split: str = _opt("public", "public, random or random_authors")
-    lcc: bool = _opt(False, "draw random splits from the largest connected component only")
-    train_per_class: int = _opt(20, "random splits: training nodes per class")
-    val_per_class: int = _opt(30, "random splits: validation nodes per class")
-    aggr: str = _opt("sum", "neighbourhood aggregation, any name gnnagg.aggr.resolve knows")
-    aggr_width: Optional[int] = _opt(None, "run learned aggregators at this width (Projected)")
-    epochs: int = _opt(1000, "most epochs per run")
-    patience: int = _opt(100, "early-stopping window (0: never stop early)")
-    stopping: str = _opt("dagnn", "dagnn: after half the epochs, stop when val_loss exceeds "
+    model: str = option("dagnn", "dagnn, gcn, sage, gin, appnp or sgc")
+    dataset: str = option("Cora", "Cora, CiteSeer, PubMed, CS, Physics, Computers, Photo, arxiv")
+    runs: int = option(100, "independent runs; run r uses seed + r (weights, dropout, split)")
+    seed: int = option(0, "seed of the first run")
+    split: str = option("public", "public, random or random_authors")
+    lcc: bool = option(False, "draw random splits from the largest connected component only")
+    train_per_class: int = option(20, "random splits: training nodes per class")
+    val_per_class: int = option(30, "random splits: validation nodes per class")
+    aggr: str = option("sum", "neighbourhood aggregation, any name gnnagg.aggr.resolve knows")
+    aggr_width: Optional[int] = option(None, "run learned aggregators at this width (Projected)")
+    epochs: int = option(1000, "most epochs per run")
+    patience: int = option(100, "early-stopping window (0: never stop early)")
+    stopping: str = option("dagnn", "dagnn: after half the epochs, stop when val_loss exceeds "
                                   "the mean of the last PATIENCE; patience: stop after "
                                   "PATIENCE epochs without a better SELECT")
-    select: str = _opt("val_loss", "report the test accuracy at the best val_loss or val_acc")
-    lr: float = _opt(0.01, "Adam learning rate")
-    weight_decay: float = _opt(0.005, "Adam weight decay")
-    hidden: int = _opt(64, "hidden channels")
-    num_layers: int = _opt(2, "convolutions (gcn, sage, gin) or MLP layers (dagnn, appnp)")
-    dropout: float = _opt(0.8, "dropout")
-    input_dropout: Optional[float] = _opt(None, "DAGNN: input dropout (none: --dropout)")
-    batch_norm: bool = _opt(False, "batch norm after hidden layers (dagnn, gcn, sage, gin)")
-    K: int = _opt(10, "propagation hops (dagnn, appnp, sgc)")
-    alpha: float = _opt(0.1, "APPNP teleport probability")
-    normalize_features: bool = _opt(True, "row-normalise the features")
-    sparse_features: bool = _opt(True, "keep bag-of-words features sparse (dagnn)")
-    sparse_prop: bool = _opt(True, "DAGNN: cached sparse-matrix hops (else propagate() per hop)")
-    time_propagate_runs: int = _opt(0, "DAGNN: also time this many runs with propagate()")
-    depths: Tuple[int, ...] = _opt((), "over-smoothing analysis: depths (K or layers) to sweep")
-    analysis_models: Tuple[str, ...] = _opt(("gcn", "dagnn"), "over-smoothing analysis: models")
-    plot: Optional[str] = _opt(None, "PNG of the over-smoothing analysis")
-    checkpoint_dir: Optional[str] = _opt(None, "epoch checkpoints (none: next to --out)")
+    select: str = option("val_loss", "report the test accuracy at the best val_loss or val_acc")
+    lr: float = option(0.01, "Adam learning rate")
+    weight_decay: float = option(0.005, "Adam weight decay")
+    hidden: int = option(64, "hidden channels")
+    num_layers: int = option(2, "convolutions (gcn, sage, gin) or MLP layers (dagnn, appnp)")
+    dropout: float = option(0.8, "dropout")
+    input_dropout: Optional[float] = option(None, "DAGNN: input dropout (none: --dropout)")
+    batch_norm: bool = option(False, "batch norm after hidden layers (dagnn, gcn, sage, gin)")
+    K: int = option(10, "propagation hops (dagnn, appnp, sgc)")
+    alpha: float = option(0.1, "APPNP teleport probability")
+    normalize_features: bool = option(True, "row-normalise the features")
+    sparse_features: bool = option(True, "keep bag-of-words features sparse (dagnn)")
+    sparse_prop: bool = option(True, "DAGNN: cached sparse-matrix hops (else propagate() per hop)")
+    time_propagate_runs: int = option(0, "DAGNN: also time this many runs with propagate()")
+    depths: Tuple[int, ...] = option((), "over-smoothing analysis: depths (K or layers) to sweep")
+    analysis_models: Tuple[str, ...] = option(("gcn", "dagnn"), "over-smoothing analysis: models")
+    plot: Optional[str] = option(None, "PNG of the over-smoothing analysis")
+    checkpoint_dir: Optional[str] = option(None, "epoch checkpoints (none: next to --out)")
 
 
 #: Options that may change between an interrupted experiment and its resumption.

@@ -1,6 +1,7 @@
 """What runners share on top of the library: typed configs with
-command-line overrides (every option's help shows its default), and
-validation before any work starts.
+command-line overrides (every option's help shows its default),
+validation before any work starts, resumable series of runs and their
+summaries over seeds.
 
 Importing this module imports neither torch nor numpy, so that ``--help``
 and argument errors are fast.
@@ -10,16 +11,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
-from typing import Any, Dict, Iterable, List, Sequence, Type, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Type, TypeVar
 
 from ..utils import (environment, fmt, format_table, mean_std, progress, seed_everything,
                      to_jsonable, write_json)
 
 C = TypeVar("C")
 
-__all__ = ["add_config_arguments", "config_from_args", "check_positive", "check_choice",
-           "check_fraction", "environment", "fmt", "format_table", "mean_std", "progress",
-           "seed_everything", "to_jsonable", "write_json"]
+__all__ = ["option", "add_config_arguments", "config_from_args", "check_positive", "check_choice",
+           "check_fraction", "run_series", "over_runs", "environment", "fmt", "format_table",
+           "mean_std", "progress", "seed_everything", "to_jsonable", "write_json"]
+
+
+def option(default: Any, help: str) -> Any:
+    """A config field with its help text, for :func:`add_config_arguments`."""
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 def _arg_type(tp):
@@ -117,5 +123,49 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
         raise ValueError(f"unknown --{name.replace('_', '-')} {value!r}; choose from {choices}")
 
 
-# Transitional names for runners not yet moved onto gnnagg.train.
-set_seed = seed_everything
+# Series of runs ##############################################################
+
+Record = Dict[str, Any]
+
+
+def run_series(store, keys: Iterable[str], train: Callable[[str, Any], Record],
+               partial: Optional[Callable[[List[Record]], Dict[str, Any]]] = None,
+               stored: bool = False,
+               on_record: Optional[Callable[[str, Record, bool], None]] = None) -> List[Record]:
+    """The records of the runs ``keys`` of an experiment, resumable.
+
+    A run that ``store`` (a :class:`gnnagg.train.RunStore`) holds is not
+    redone; any other is ``train(key, store.checkpoint(key))`` and kept in
+    ``store`` as soon as it finishes, with ``partial(records so far)`` (e.g.
+    the summary) written beside it, so that an interrupted experiment loses
+    at most the run in progress (which resumes from its epoch checkpoint).
+
+    Args:
+        stored: return the new records as stored (JSON values: lists for
+            tuples, ``None`` for non-finite floats), so that a resumed
+            series reads exactly as an uninterrupted one. (default: the
+            records ``train`` returned)
+        on_record: called with ``(key, record, new)`` after each run,
+            finished now (``new``) or found in ``store``.
+    """
+    records: List[Record] = []
+    for key in keys:
+        record, new = store.get(key), False
+        if record is None:
+            record, new = train(key, store.checkpoint(key)), True
+            store.put(key, record, partial=partial(records + [record]) if partial else None)
+            if stored:
+                record = store.get(key)
+        records.append(record)
+        if on_record is not None:
+            on_record(key, record, new)
+    return records
+
+
+def over_runs(records: Sequence[Mapping[str, Any]], keys: Iterable[str],
+              value: Optional[Callable[[Mapping[str, Any], str], float]] = None
+              ) -> Dict[str, Dict[str, float]]:
+    """``{key: mean +- std over records}`` of ``value(record, key)``
+    (default: ``record[key]``), e.g. a metric at each seed's selected epoch."""
+    value = value or (lambda record, key: record[key])
+    return {k: mean_std([value(r, k) for r in records]) for k in keys}

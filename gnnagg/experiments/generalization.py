@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from . import generalization_suite as suite
-from .common import add_config_arguments, check_choice, check_positive, config_from_args
+from .common import (add_config_arguments, check_choice, check_positive, config_from_args,
+                     option, run_series)
 from .generalization_suite import AGGREGATORS, DEFAULT_AGGREGATORS, TASKS
 
 #: Torch threads unless ``GNNAGG_THREADS`` is set (the CLI applies it): the
@@ -33,38 +34,36 @@ DEFAULT_THREADS: Optional[int] = 1
 WRITES_OUT = True  # through a RunStore, as the runs finish
 
 
-def _opt(default: Any, help: str):
-    return field(default=default, metadata={"help": help})
-
 
 @dataclass
 class GeneralizationConfig:
-    tasks: Tuple[str, ...] = _opt(tuple(TASKS), f"tasks, of {list(TASKS)}")
-    aggregators: Tuple[str, ...] = _opt(DEFAULT_AGGREGATORS, f"aggregators, of {list(AGGREGATORS)}")
-    seeds: Tuple[int, ...] = _opt((0, 1, 2), "model seeds")
-    bits: int = _opt(8, "bits per integer (1 to 16)")
-    encoding: str = _opt("bits", "element input: 'bits' or 'embedding'")
-    target: str = _opt("bits", "output: 'bits' (one logit per bit of the label, as PyG's "
+    tasks: Tuple[str, ...] = option(tuple(TASKS), f"tasks, of {list(TASKS)}")
+    aggregators: Tuple[str, ...] = option(DEFAULT_AGGREGATORS,
+                                          f"aggregators, of {list(AGGREGATORS)}")
+    seeds: Tuple[int, ...] = option((0, 1, 2), "model seeds")
+    bits: int = option(8, "bits per integer (1 to 16)")
+    encoding: str = option("bits", "element input: 'bits' or 'embedding'")
+    target: str = option("bits", "output: 'bits' (one logit per bit of the label, as PyG's "
                                "example) or 'class' (softmax over labels)")
-    train_sizes: Tuple[int, ...] = _opt((2, 16), "training set sizes: MIN MAX")
-    val_size: int = _opt(32, "validation set size (model selection)")
-    test_sizes: Tuple[int, ...] = _opt((32, 64, 128, 256, 512), "test set sizes")
-    train_sets: int = _opt(16384, "training sets (fixed, reshuffled every epoch)")
-    val_sets: int = _opt(512, "validation sets")
-    test_sets: int = _opt(1000, "test sets per size (at most)")
-    test_elements: int = _opt(65536, "cap on test elements per size: fewer sets at large sizes")
-    channels: int = _opt(64, "embedding size")
-    epochs: int = _opt(15, "training epochs")
-    batch_size: int = _opt(128, "sets per training step")
-    lr: float = _opt(3e-3, "Adam learning rate")
-    lr_schedule: str = _opt("constant", "'constant' or 'cosine' (decays to 0 over all "
+    train_sizes: Tuple[int, ...] = option((2, 16), "training set sizes: MIN MAX")
+    val_size: int = option(32, "validation set size (model selection)")
+    test_sizes: Tuple[int, ...] = option((32, 64, 128, 256, 512), "test set sizes")
+    train_sets: int = option(16384, "training sets (fixed, reshuffled every epoch)")
+    val_sets: int = option(512, "validation sets")
+    test_sets: int = option(1000, "test sets per size (at most)")
+    test_elements: int = option(65536, "cap on test elements per size: fewer sets at large sizes")
+    channels: int = option(64, "embedding size")
+    epochs: int = option(15, "training epochs")
+    batch_size: int = option(128, "sets per training step")
+    lr: float = option(3e-3, "Adam learning rate")
+    lr_schedule: str = option("constant", "'constant' or 'cosine' (decays to 0 over all "
                                         "training steps)")
-    assoc_samples: int = _opt(256, "triples per step for LCM's associativity regulariser "
+    assoc_samples: int = option(256, "triples per step for LCM's associativity regulariser "
                                    "(lcm_assoc)")
-    assoc_weight: float = _opt(0.1, "weight of the aggregators' own regularisers (lcm_assoc's "
+    assoc_weight: float = option(0.1, "weight of the aggregators' own regularisers (lcm_assoc's "
                                     "associativity)")
-    data_seed: int = _opt(0, "seed of the training/validation/test sets")
-    plot: Optional[str] = _opt(None, "PNG path (default: next to --out)")
+    data_seed: int = option(0, "seed of the training/validation/test sets")
+    plot: Optional[str] = option(None, "PNG path (default: next to --out)")
 
 
 #: ``--quick``, the README's first command: parity, where LCM extrapolates
@@ -176,19 +175,28 @@ def run(cfg: GeneralizationConfig, out: Optional[str] = None) -> Dict[str, Any]:
     tic = time.perf_counter()
     keys = [suite.run_key(t, a, s) for t in cfg.tasks for a in cfg.aggregators for s in cfg.seeds]
     data: Dict[str, Any] = {}
-    for i, key in enumerate(keys, 1):
+
+    def train(key: str, checkpoint) -> Dict[str, Any]:
         task, name, seed = suite.parse_key(key)
-        if key in store:
-            note = "finished in an earlier session"
-        else:
-            if data.get("task") != task:  # made once per task
-                data = dict(make_data(task, cfg), task=task)
-            store.put(key, train_one(task, name, seed, cfg, data, store.checkpoint(key)))
-            note = f"{store.get(key)['seconds']:.0f} s"
-        suite.print_run(f"[{i}/{len(keys)}] {AGGREGATORS[name].label}", store.get(key), note)
-    result = suite.build({k: store.get(k) for k in keys}, cfg, suite.baselines(cfg, make_data))
+        if data.get("task") != task:  # made once per task
+            data.clear()
+            data.update(make_data(task, cfg), task=task)
+        return train_one(task, name, seed, cfg, data, checkpoint)
+
+    def show(key: str, record: Dict[str, Any], new: bool) -> None:
+        note = f"{record['seconds']:.0f} s" if new else "finished in an earlier session"
+        label = AGGREGATORS[suite.parse_key(key)[1]].label
+        suite.print_run(f"[{keys.index(key) + 1}/{len(keys)}] {label}", record, note)
+
+    records = run_series(store, keys, train, stored=True, on_record=show)
+    result = suite.build(dict(zip(keys, records)), cfg, suite.baselines(cfg, make_data))
     result["wall_time_s"] = time.perf_counter() - tic
-    result["plot"] = suite.plot(result, cfg, cfg.plot) if cfg.plot else None
+    if cfg.plot:
+        from .plots import generalization
+
+        result["plot"] = generalization(result, cfg, cfg.plot)
+    else:
+        result["plot"] = None
     return store.finish(result)
 
 
@@ -213,8 +221,10 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
     if cfg.plot is None and out:
         cfg = dataclasses.replace(cfg, plot=str(Path(out).with_suffix(".png")))
     if getattr(args, "from_json", None):
-        result, cfg = suite.merge(args.from_json, out, cfg.plot, GeneralizationConfig,
-                                  lambda c: suite.baselines(c, make_data))
+        from .generalization_merge import merge
+
+        result, cfg = merge(args.from_json, out, cfg.plot, GeneralizationConfig,
+                            lambda c: suite.baselines(c, make_data))
     else:
         result = run(cfg, out)
     suite.print_result(result, cfg, out)

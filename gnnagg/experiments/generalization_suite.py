@@ -1,7 +1,8 @@
 """What ``gnnagg run generalization`` compares and how it reports it: the
 tasks' smallest set sizes, the aggregators under test (name -> spec), and
-the summary over seeds, the tables, the one-line reading per task, the plot,
-and the reading of earlier result files for ``--from-json``.
+the summary over seeds, the tables and the one-line reading per task (the
+plot is :func:`gnnagg.experiments.plots.generalization`; ``--from-json``
+is :mod:`gnnagg.experiments.generalization_merge`).
 
 A run is keyed ``task/aggregator/seed``; its record holds ``val`` (the
 validation accuracy at ``best_epoch``), ``test`` (``{size: accuracy}``, the
@@ -11,13 +12,11 @@ runner's ``--help`` stays instant.
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import math
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from ..utils import environment, fmt, format_table, mean_std, read_json, write_json
+from ..utils import environment, fmt, format_table, mean_std
 
 # The comparison ############################################################
 
@@ -202,137 +201,6 @@ def build(runs: Mapping[str, Any], cfg,
     return {"environment": environment(), "summary": summary, "baseline": dict(baselines),
             "tables": tables(summary, baselines, cfg.test_sizes, cfg.train_sizes[1]),
             "headline": headlines(summary, baselines, cfg.test_sizes, cfg.train_sizes)}
-
-
-def plot(result: Mapping[str, Any], cfg, path: str) -> Optional[str]:
-    """Accuracy against set size (log x), one line per aggregator, one panel
-    per task; the training sizes shaded, the most-frequent-label level
-    dotted. Returns the path, or ``None`` without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed (pip install gnnagg[plot]): no plot written")
-        return None
-    summary, base = result["summary"], result["baseline"]
-    lo, hi = cfg.train_sizes
-    sizes = list(cfg.test_sizes)
-    ticks = sorted({2 ** k for k in range(int(math.log2(hi)) + 1) if lo <= 2 ** k <= hi}
-                   | {lo, hi, *sizes})
-    names = list(dict.fromkeys(n for by_aggr in summary.values() for n in by_aggr))
-    fig, axes = plt.subplots(1, len(summary), figsize=(2.0 + 5.0 * len(summary), 4.2),
-                             squeeze=False)
-    legend = {}
-    for ax, (task, by_aggr) in zip(axes[0], summary.items()):
-        ax.axvspan(lo, hi, color="tab:green", alpha=0.12, label=f"training sizes ({lo}-{hi})")
-        ax.plot(sizes, [100 * base[task][str(d)] for d in sizes], ls=":", lw=2, color="black",
-                zorder=5, label="chance (most frequent label)")
-        for name, s in by_aggr.items():
-            i = names.index(name)  # the same colour for an aggregator in every panel
-            ax.errorbar(sizes, [100 * s["test"][str(d)]["mean"] for d in sizes],
-                        yerr=[100 * s["test"][str(d)]["std"] for d in sizes], marker="o", ms=3,
-                        capsize=2, color=f"C{i % 10}", ls="-" if i < 10 else "--",
-                        label=s["label"])
-        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
-        ax.set_xscale("log", base=2)
-        ax.minorticks_off()
-        ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=8)
-        ax.set_xlim(lo / 1.3, sizes[-1] * 1.3)
-        ax.set_ylim(-2, 102)
-        ax.set_title(f"{task}: trained on sizes {lo}-{hi}, tested on {sizes[0]}-{sizes[-1]}",
-                     fontsize=9)
-        ax.set_xlabel("set size (log scale)")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("test accuracy (%)")
-    axes[0][-1].legend(legend.values(), legend.keys(), fontsize=7, loc="center left",
-                       bbox_to_anchor=(1.02, 0.5))
-    fig.suptitle("Generalisation to larger sets than trained on", fontsize=10)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-# Merging result files (--from-json) #########################################
-
-def load_runs(paths: List[str], out: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """``({path: config}, {key: record})`` from result files of this runner,
-    finished or interrupted, new (``finished_runs``) or old (``runs``) form.
-    Refuses files with other training/test sizes, a run found in two files,
-    and an ``out`` that is one of the inputs or holds an unfinished run."""
-    if not paths:
-        raise ValueError("--from-json needs at least one file")
-    if out and Path(out).exists():
-        if any(Path(out).resolve() == Path(p).resolve() for p in paths):
-            raise ValueError(f"--out {out} is one of the --from-json inputs; give another --out")
-        saved = read_json(out, "--out")
-        if isinstance(saved, dict) and saved.get("complete") is False:
-            raise ValueError(f"--out {out} holds an unfinished run; resume it with its own "
-                             f"command, or give another --out")
-    configs, runs, where = {}, {}, {}
-    for path in paths:
-        part = read_json(path, "--from-json")
-        if not isinstance(part, dict) or "config" not in part or \
-                not ("finished_runs" in part or "runs" in part):
-            raise ValueError(f"{path} is not a result of 'gnnagg run generalization'")
-        cfg = part["config"]
-        found = dict(part["finished_runs"]) if "finished_runs" in part else _old_runs(part)
-        if configs:
-            first_path, first = next(iter(configs.items()))
-            for key in ("test_sizes", "train_sizes"):
-                if list(cfg[key]) != list(first[key]):
-                    raise ValueError(f"{path}: {key} {cfg[key]} differ from {first_path}'s "
-                                     f"{first[key]}")
-        for key, record in found.items():
-            if key in runs:
-                raise ValueError(f"run {key} is in both {where[key]} and {path}; merge "
-                                 f"files with different runs")
-            runs[key], where[key] = record, path
-        configs[path] = cfg
-    return configs, runs
-
-
-def _old_runs(part: Mapping[str, Any]) -> Dict[str, Any]:
-    """Keyed runs of a file written before the RunStore: ``runs`` held
-    ``{task: {aggregator: [record, ...]}}`` in the order of ``config.seeds``,
-    or, for a merge, of each merged file's seeds in turn (``configs``)."""
-    configs = list(part.get("configs", {}).values()) or [part["config"]]
-    out = {}
-    for task, by_aggr in part["runs"].items():
-        for name, recs in by_aggr.items():
-            seeds = [s for c in configs if task in c["tasks"] and name in c["aggregators"]
-                     for s in c["seeds"]]
-            if len(seeds) != len(recs) or len(set(seeds)) != len(seeds):
-                seeds = list(range(len(recs)))  # not recorded: number them in order
-            out.update({run_key(task, name, s): r for s, r in zip(seeds, recs)})
-    return out
-
-
-def merge(paths: List[str], out: Optional[str], plot_path: Optional[str], config_cls: type,
-          baselines: Callable) -> Tuple[Dict[str, Any], Any]:
-    """``--from-json``: the runs of several result files (finished or
-    interrupted, with the same training and test sizes) as one result,
-    written to ``out`` with its plot. Returns it and its config: the first
-    file's options with the tasks, aggregators and seeds found (each file's
-    options are kept in ``configs``)."""
-    configs, runs = load_runs(list(paths), out)
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    first = {k: tuple(v) if isinstance(v, list) else v
-             for k, v in next(iter(configs.values())).items() if k in fields}
-    found = lambda i: tuple(dict.fromkeys(parse_key(k)[i] for k in runs))
-    cfg = dataclasses.replace(config_cls(**first), tasks=found(0),
-                              aggregators=found(1), seeds=tuple(sorted(found(2))),
-                              plot=plot_path)
-    result = {"experiment": "generalization", "config": dataclasses.asdict(cfg),
-              "configs": configs, "merged_from": list(paths),
-              **build(runs, cfg, baselines(cfg))}
-    result["plot"] = plot(result, cfg, plot_path) if plot_path else None
-    result.update(complete=True, finished_runs=runs)
-    write_json(out, result)
-    return result, cfg
 
 
 def print_result(result: Mapping[str, Any], cfg, out: Optional[str]) -> None:

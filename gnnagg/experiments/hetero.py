@@ -22,61 +22,58 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..utils import check_writable
 from .common import (add_config_arguments, check_choice, check_fraction, check_positive,
-                     config_from_args, environment, fmt, format_table, mean_std,
-                     seed_everything)
+                     config_from_args, environment, fmt, format_table, mean_std, option,
+                     over_runs, run_series, seed_everything)
 
 WRITES_OUT = True
 #: model -> its name in tables
 MODELS = {"latte": "LATTE", "han": "HAN", "hgt": "HGT", "rgcn": "RGCN", "sage": "HeteroConv-SAGE"}
 DATASETS = ("ACM", "DBLP", "IMDB")  # gnnagg.datasets.gtn.GTN_DATASETS, without importing torch
-FEATURES = ("raw", "row", "tfidf")
 METRICS = ("val_loss", "val_macro_f1", "val_micro_f1", "test_macro_f1", "test_micro_f1")
 
-
-def _opt(default: Any, help_: str) -> Any:
-    return field(default=default, metadata={"help": help_})
 
 
 @dataclass
 class HeteroConfig:
-    model: str = _opt("latte", "latte, han, hgt, rgcn or sage (HeteroConv of SAGEConv)")
-    dataset: Tuple[str, ...] = _opt(("ACM",), "ACM, DBLP and/or IMDB")
-    order: int = _opt(2, "LATTE's layers = highest relation order; HGT/RGCN/SAGE layers; "
+    model: str = option("latte", "latte, han, hgt, rgcn or sage (HeteroConv of SAGEConv)")
+    dataset: Tuple[str, ...] = option(("ACM",), "ACM, DBLP and/or IMDB")
+    order: int = option(2, "LATTE's layers = highest relation order; HGT/RGCN/SAGE layers; "
                          "HAN: order - 1 layers")
-    inductive: bool = _opt(False, "hide val/test nodes in training, test nodes in validation")
-    seeds: int = _opt(5, "number of seeds")
-    seed: int = _opt(0, "first seed")
-    epochs: int = _opt(250, "maximum epochs")
-    patience: int = _opt(10, "stop after this many epochs without a better --monitor (0: never)")
-    monitor: str = _opt("val_loss", "selects the epoch: val_loss or val_macro_f1")
-    lr: float = _opt(1e-3, "Adam's learning rate")
-    weight_decay: float = _opt(1e-2, "Adam's weight decay")
-    decay_biases: bool = _opt(True, "weight decay on biases and LATTE's sharpening too "
+    inductive: bool = option(False, "hide val/test nodes in training, test nodes in validation")
+    seeds: int = option(5, "number of seeds")
+    seed: int = option(0, "first seed")
+    epochs: int = option(250, "maximum epochs")
+    patience: int = option(10, "stop after this many epochs without a better --monitor (0: never)")
+    monitor: str = option("val_loss", "selects the epoch: val_loss or val_macro_f1")
+    lr: float = option(1e-3, "Adam's learning rate")
+    weight_decay: float = option(1e-2, "Adam's weight decay")
+    decay_biases: bool = option(True, "weight decay on biases and LATTE's sharpening too "
                                     "(authors: no)")
-    features: str = _opt("raw", "raw (binary bag of words), row (row-normalised) or tfidf")
-    hidden: int = _opt(128, "hidden size per layer (HAN/HGT: over all heads)")
-    heads: int = _opt(2, "attention heads (LATTE, HAN, HGT)")
-    dropout: float = _opt(0.4, "dropout (LATTE: before the classifier)")
-    attn_dropout: float = _opt(0.2, "LATTE: attention dropout")
-    layer_dropout: float = _opt(0.2, "LATTE: dropout after the input projection and every layer")
-    input_projection: bool = _opt(True, "LATTE: linear+ReLU per node type before layer 1")
-    layer_pooling: str = _opt("concat", "LATTE: concat, last, mean or max of the layers")
-    edge_weight: str = _opt("attention", "LATTE: composed relations' weights as attention prior "
+    features: str = option("raw", "raw (binary bag of words), row (row-normalised) or tfidf")
+    hidden: int = option(128, "hidden size per layer (HAN/HGT: over all heads)")
+    heads: int = option(2, "attention heads (LATTE, HAN, HGT)")
+    dropout: float = option(0.4, "dropout (LATTE: before the classifier)")
+    attn_dropout: float = option(0.2, "LATTE: attention dropout")
+    layer_dropout: float = option(0.2, "LATTE: dropout after the input projection and every layer")
+    input_projection: bool = option(True, "LATTE: linear+ReLU per node type before layer 1")
+    layer_pooling: str = option("concat", "LATTE: concat, last, mean or max of the layers")
+    edge_weight: str = option("attention", "LATTE: composed relations' weights as attention prior "
                                          "(attention), message factor (message) or unused (none)")
-    edge_threshold: Optional[float] = _opt(None, "LATTE: compose layer t's relations from layer "
+    edge_threshold: Optional[float] = option(None, "LATTE: compose layer t's relations from layer "
                                                  "t-1's edges with attention >= this "
                                                  "(authors: 0.5)")
-    init: str = _opt("xavier", "LATTE: the authors' Xavier initialisation or PyTorch's (torch)")
-    aggr: str = _opt("sum", "LATTE's per-relation / SAGE's aggregator (gnnagg.aggr.resolve names)")
-    proximity: float = _opt(0.0, "LATTE: weight of the proximity loss")
-    negatives: int = _opt(2, "LATTE: proximity loss negatives per edge")
-    cumulative: bool = _opt(False, "LATTE: layer t also uses relations of lower order")
-    plot: Optional[str] = _opt(None, "LATTE: draw the mean relation attention to FILE.png")
+    init: str = option("xavier", "LATTE: the authors' Xavier initialisation or PyTorch's (torch)")
+    aggr: str = option("sum", "LATTE's per-relation / SAGE's aggregator "
+                              "(gnnagg.aggr.resolve names)")
+    proximity: float = option(0.0, "LATTE: weight of the proximity loss")
+    negatives: int = option(2, "LATTE: proximity loss negatives per edge")
+    cumulative: bool = option(False, "LATTE: layer t also uses relations of lower order")
+    plot: Optional[str] = option(None, "LATTE: draw the mean relation attention to FILE.png")
 
 
 #: Each model's settings (its paper's or PyG example's); options override.
@@ -102,10 +99,6 @@ def validate(config: HeteroConfig) -> None:
                    allow_zero=("seed", "patience", "weight_decay", "proximity", "negatives"))
     check_fraction(config, "dropout", "attn_dropout", "layer_dropout")
     check_choice("monitor", config.monitor, ("val_loss", "val_macro_f1"))
-    check_choice("features", config.features, FEATURES)
-    check_choice("layer_pooling", config.layer_pooling, ("concat", "last", "mean", "max"))
-    check_choice("edge_weight", config.edge_weight, ("none", "attention", "message"))
-    check_choice("init", config.init, ("xavier", "torch"))
     if config.edge_threshold is not None and not 0.0 <= config.edge_threshold <= 1.0:
         raise ValueError(f"--edge-threshold must be in [0, 1] (got {config.edge_threshold})")
     if config.model in ("latte", "han", "hgt") and config.hidden % config.heads:
@@ -116,52 +109,34 @@ def validate(config: HeteroConfig) -> None:
     if config.plot:
         check_writable(config.plot, "--plot")
     from ..aggr.resolve import aggregator_class
+    from ..datasets.transforms import FEATURE_TRANSFORMS
+    from ..models.latte import LAYER_POOLING
+    from ..nn.latte import EDGE_WEIGHT_MODES, INITS
 
+    for name, value, choices in (("features", config.features, FEATURE_TRANSFORMS),
+                                 ("layer_pooling", config.layer_pooling, LAYER_POOLING),
+                                 ("edge_weight", config.edge_weight, EDGE_WEIGHT_MODES),
+                                 ("init", config.init, INITS)):
+        check_choice(name, value, choices)
     aggregator_class(config.aggr)
 
 
 # Data ########################################################################
 
-def preprocess_features(x, how: str):
-    """``x`` as is (``raw``), each row divided by its sum (``row``), or
-    TF-IDF (``tfidf``: smooth idf over the rows, as scikit-learn's, then
-    unit L2 rows). Sparse in, sparse out."""
-    import torch
-
-    if how == "raw":
-        return x
-    sparse = x.is_sparse
-    x = (x if sparse else x.to_sparse()).coalesce()
-    idx, val = x.indices(), x.values()
-    n, f = x.shape
-    if how == "tfidf":
-        df = torch.zeros(f, dtype=val.dtype).index_add_(0, idx[1], torch.ones_like(val))
-        val = val * (torch.log((1 + n) / (1 + df)) + 1)[idx[1]]
-        norm = torch.zeros(n, dtype=val.dtype).index_add_(0, idx[0], val * val).sqrt()
-    else:
-        norm = torch.zeros(n, dtype=val.dtype).index_add_(0, idx[0], val)
-    out = torch.sparse_coo_tensor(idx, val / norm.clamp_min(1e-12)[idx[0]], x.shape,
-                                  check_invariants=False).coalesce()
-    return out if sparse else out.to_dense()
-
-
-def inductive_edges(data, target: str, hidden) -> Dict[Tuple[str, str, str], Any]:
-    """The edges that touch no ``hidden`` node of type ``target``."""
-    out = {}
-    for rel, edge_index in data.edge_index_dict.items():
-        keep = edge_index.new_ones(edge_index.size(1), dtype=bool)
-        if rel[0] == target:
-            keep &= ~hidden[edge_index[0]]
-        if rel[2] == target:
-            keep &= ~hidden[edge_index[1]]
-        out[rel] = edge_index[:, keep]
-    return out
-
-
 def load_data(name: str):
     from ..datasets.gtn import load_gtn
 
     return load_gtn(name)
+
+
+def prepared_data(name: str, features: str):
+    """The data set ``name`` with its features preprocessed (``--features``)."""
+    from ..datasets.transforms import preprocess_features
+
+    data = load_data(name)
+    for t in data.node_types:
+        data[t].x = preprocess_features(data[t].x, features)
+    return data
 
 
 # Model and one run ###########################################################
@@ -189,19 +164,19 @@ def run_seed(data, config: HeteroConfig, seed: int, checkpoint=None) -> Dict[str
     """Train one model; the selected epoch's scores, the curve and (LATTE)
     the mean relation attention of the target nodes."""
     import torch
-    import torch.nn.functional as F
 
-    from ..metrics import macro_f1, micro_f1
+    from ..datasets.transforms import inductive_edges
     from ..train import Patience, fit
+    from ..train.tasks import node_classification
 
     seed_everything(seed)
     target, x = data.target_node_type, data.x_dict
-    y, masks = data[target].y, {s: data[target][f"{s}_mask"] for s in ("train", "val", "test")}
+    masks = [data[target][f"{s}_mask"] for s in ("train", "val", "test")]
     full = data.edge_index_dict
-    train_edges, val_edges = full, full
+    graphs = (full, full, full)
     if config.inductive:
-        train_edges = inductive_edges(data, target, masks["val"] | masks["test"])
-        val_edges = inductive_edges(data, target, masks["test"])
+        graphs = (inductive_edges(data, target, masks[1] | masks[2]),
+                  inductive_edges(data, target, masks[2]), full)
     model = build_model(config, {t: v.size(1) for t, v in x.items()}, data.num_classes,
                         data.metadata(), target)
     exempt = [not config.decay_biases and (n.endswith("bias") or "sharpening" in n)
@@ -211,24 +186,15 @@ def run_seed(data, config: HeteroConfig, seed: int, checkpoint=None) -> Dict[str
         [{"params": [p for p, e in zip(params, exempt) if not e]},
          {"params": [p for p, e in zip(params, exempt) if e], "weight_decay": 0.0}],
         lr=config.lr, weight_decay=config.weight_decay)
-    train = masks["train"]
 
-    def loss_fn(model, _):
-        if config.proximity > 0:
-            logits, proximity = model(x, train_edges, return_proximity_loss=True)
-            return F.cross_entropy(logits[train], y[train]) + config.proximity * proximity
-        return F.cross_entropy(model(x, train_edges)[train], y[train])
+    def forward(model, x, edges):
+        if model.training and config.proximity > 0:  # LATTE's proximity loss, in training
+            logits, proximity = model(x, edges, return_proximity_loss=True)
+            return logits, config.proximity * proximity
+        return model(x, edges)
 
-    def evaluate(model):
-        val_logits = model(x, val_edges)
-        test_logits = val_logits if val_edges is full else model(x, full)
-        v, t = masks["val"], masks["test"]
-        return {"val_loss": F.cross_entropy(val_logits[v], y[v]).item(),
-                "val_macro_f1": macro_f1(y[v], val_logits[v]),
-                "val_micro_f1": micro_f1(y[v], val_logits[v]),
-                "test_macro_f1": macro_f1(y[t], test_logits[t]),
-                "test_micro_f1": micro_f1(y[t], test_logits[t])}
-
+    loss_fn, evaluate = node_classification(data, masks, x, metrics=("macro_f1", "micro_f1"),
+                                            forward=forward, y=data[target].y, graphs=graphs)
     result = fit(model, optimizer, loss_fn, evaluate, epochs=config.epochs,
                  monitor=config.monitor, stopping=Patience(config.patience),
                  checkpoint=checkpoint, desc=f"{config.model} seed {seed}")
@@ -246,8 +212,7 @@ def run_seed(data, config: HeteroConfig, seed: int, checkpoint=None) -> Dict[str
 def summarize(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
     out = {}
     for name, records in runs.items():
-        s = {k: mean_std([r[k] for r in records])
-             for k in (*METRICS, "best_epoch", "epochs", "seconds")}
+        s = over_runs(records, (*METRICS, "best_epoch", "epochs", "seconds"))
         if records and "attention" in records[0]:
             s["attention"] = {layer: {rel: mean_std([r["attention"][layer][rel] for r in records])
                                       for rel in rels}
@@ -268,50 +233,28 @@ def run(config: HeteroConfig, out: Optional[str] = None) -> Dict[str, Any]:
     from ..train import RunStore
 
     store = RunStore(out, "hetero", dataclasses.asdict(config), ignore=("seeds", "dataset", "plot"))
+    loaded: Dict[str, Any] = {}  # one graph at a time, read when one of its runs is not finished
+
+    def train(key: str, checkpoint) -> Dict[str, Any]:
+        name, seed = key.rsplit("/seed", 1)
+        if name not in loaded:
+            loaded.clear()
+            loaded[name] = prepared_data(name, config.features)
+        return run_seed(loaded[name], config, int(seed), checkpoint)
+
     runs: Dict[str, List[Dict[str, Any]]] = {}
     for name in config.dataset:
-        data, runs[name] = None, []
-        for seed in range(config.seed, config.seed + config.seeds):
-            key = f"{name}/seed{seed}"
-            record = store.get(key)
-            if record is None:
-                if data is None:
-                    data = load_data(name)
-                    for t in data.node_types:
-                        data[t].x = preprocess_features(data[t].x, config.features)
-                record = run_seed(data, config, seed, store.checkpoint(key))
-                runs[name].append(record)
-                store.put(key, record, partial={"summary": summarize(runs)})
-            else:
-                runs[name].append(record)
+        keys = [f"{name}/seed{s}" for s in range(config.seed, config.seed + config.seeds)]
+        runs[name] = run_series(store, keys, train, partial=lambda records, name=name: {
+            "summary": summarize({**runs, name: records})})
     summary = summarize(runs)
     if config.plot:
-        plot_attention({name: s["attention"] for name, s in summary.items()}, config.plot,
-                       title=f"{label(config)}" + (" (inductive)" if config.inductive else ""))
+        from .plots import relation_attention
+
+        relation_attention({name: s["attention"] for name, s in summary.items()}, config.plot,
+                           title=f"{label(config)}" + (" (inductive)" if config.inductive else ""))
     return store.finish({"config": config, "label": label(config), "summary": summary,
                          "environment": environment()})
-
-
-def plot_attention(attention: Dict[str, Dict[str, Dict[str, Dict[str, float]]]], path: str,
-                   title: str) -> None:
-    """One panel per data set: the target nodes' mean relation attention per
-    layer and relation (bars: mean over seeds; whiskers: std)."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display
-
-    fig = Figure(figsize=(4.5 * len(attention), 3.5), layout="constrained")
-    for ax, (name, layers) in zip(fig.subplots(1, len(attention), squeeze=False)[0],
-                                  attention.items()):
-        bars = [(f"{layer}: {rel}", ms["mean"], ms["std"], f"C{t}")
-                for t, (layer, rels) in enumerate(layers.items()) for rel, ms in rels.items()]
-        ax.barh(range(len(bars)), [b[1] for b in bars], xerr=[b[2] for b in bars],
-                color=[b[3] for b in bars])
-        ax.set_yticks(range(len(bars)), [b[0] for b in bars])
-        ax.invert_yaxis()
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("mean relation attention")
-        ax.set_title(name)
-    fig.suptitle(title)
-    fig.savefig(path, dpi=120)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -343,4 +286,4 @@ def main(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 __all__ = ["HeteroConfig", "MODELS", "MODEL_DEFAULTS", "validate", "run", "run_seed", "main",
-           "add_arguments", "inductive_edges", "preprocess_features", "build_model", "label"]
+           "add_arguments", "build_model", "label"]

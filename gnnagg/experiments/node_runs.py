@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from . import common
 from .common import mean_std, progress
 
 Record = Dict[str, Any]
@@ -72,12 +73,11 @@ def train_run(c, prep: Prepared, run: int, build: Callable[[int, int], Any],
     import torch
     import torch.nn.functional as F
 
-    from ..metrics import accuracy
     from ..train import fit, seed_everything
+    from ..train.tasks import node_classification
 
     seed_everything(c.seed + run)
-    train, val, test = split_masks(c, prep, run)
-    y, edge_index = prep.data.y, prep.data.edge_index
+    masks = split_masks(c, prep, run)
     x = prep.x_sparse if (sparse_input and prep.x_sparse is not None) else prep.data.x
     # Dropout is cheaper on the non-zeros only, but without dropout a dense
     # product beats a sparse one once a few percent of the entries are set.
@@ -86,16 +86,9 @@ def train_run(c, prep: Prepared, run: int, build: Callable[[int, int], Any],
     # The fused kernel is 3x faster than the default for these small models.
     optimizer = torch.optim.Adam(model.parameters(), lr=c.lr, weight_decay=c.weight_decay,
                                  fused=True)
-
-    def loss_fn(model, _):
-        out = F.log_softmax(model.logits(x, edge_index), dim=-1)
-        return F.nll_loss(out[train], y[train])
-
-    def evaluate(model):
-        out = F.log_softmax(model.logits(x_eval, edge_index), dim=-1)
-        return {"val_loss": float(F.nll_loss(out[val], y[val])),
-                "val_acc": accuracy(y[val], out[val]), "test_acc": accuracy(y[test], out[test])}
-
+    loss_fn, evaluate = node_classification(
+        prep.data, masks, x, x_eval, loss=F.nll_loss,
+        forward=lambda model, feats, edge_index: F.log_softmax(model.logits(feats, edge_index), -1))
     result = fit(model, optimizer, loss_fn, evaluate, epochs=c.epochs, monitor=c.select,
                  stopping=stopping, checkpoint=checkpoint, desc=f"run {run}")
     best = {k: result.best.get(k, float("nan")) for k in ("val_loss", "val_acc", "test_acc")}
@@ -131,15 +124,15 @@ def run_series(store, jobs: List[Tuple[str, Callable[[Any], Record]]], desc: str
                ) -> List[Record]:
     """``jobs``: ``(key, train)`` pairs; ``train(checkpoint)`` runs only for
     keys that ``store`` (a :class:`gnnagg.train.RunStore`) does not hold
-    yet, and its record is kept there at once. Returns every job's record
-    as stored (so a resumed series reads exactly as an uninterrupted one)."""
-    records: List[Record] = []
-    bar = progress(jobs, desc=desc)
-    for key, train in bar:
-        if store.get(key) is None:
-            record = train(store.checkpoint(key))
-            store.put(key, record, partial={"summary": summarize(records + [record])})
-        records.append(store.get(key))
-        if isinstance(records[-1]["test_acc"], float):  # null when no epoch was finite
-            bar.set_postfix_str(f"test {records[-1]['test_acc'] * 100:.1f}")
-    return records
+    yet (:func:`gnnagg.experiments.common.run_series`). Returns every job's
+    record as stored (so a resumed series reads exactly as an uninterrupted one)."""
+    jobs_by_key = dict(jobs)
+    bar = progress(list(jobs_by_key), desc=desc)
+
+    def show(key: str, record: Record, new: bool) -> None:
+        if isinstance(record["test_acc"], float):  # null when no epoch was finite
+            bar.set_postfix_str(f"test {record['test_acc'] * 100:.1f}")
+
+    return common.run_series(store, bar, lambda key, checkpoint: jobs_by_key[key](checkpoint),
+                             partial=lambda records: {"summary": summarize(records)},
+                             stored=True, on_record=show)

@@ -18,54 +18,48 @@ Example::
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import difflib
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional
 
 from .common import (add_config_arguments, check_choice, check_fraction, check_positive,
-                     config_from_args, environment, fmt, format_table, mean_std, seed_everything)
+                     config_from_args, environment, fmt, format_table, mean_std, option,
+                     over_runs, seed_everything)
 
 #: The result file is written by :class:`gnnagg.train.RunStore`, not the CLI.
 WRITES_OUT = True
 
 
-def _option(default, help_: str):
-    return dataclasses.field(default=default, metadata={"help": help_})
-
-
 @dataclasses.dataclass
 class OGBConfig:
-    dataset: str = _option("ogbg-molhiv", "OGB data set: ogbg-molhiv, ogbg-molesol, "
+    dataset: str = option("ogbg-molhiv", "OGB data set: ogbg-molhiv, ogbg-molesol, "
                            "ogbg-molfreesolv, ogbn-arxiv, ... (any ogbg-mol* or ogbn-* name)")
-    model: str = _option("gin-virtual", "graph sets: gin, gin-virtual, gcn, gcn-virtual; "
+    model: str = option("gin-virtual", "graph sets: gin, gin-virtual, gcn, gcn-virtual; "
                          "node sets: gcn, sage")
-    aggr: str = _option("sum", "neighbourhood aggregator for gnnagg.aggr.resolve (sum, mean, "
+    aggr: str = option("sum", "neighbourhood aggregator for gnnagg.aggr.resolve (sum, mean, "
                         "max, lcm, gru, ...; 'sum,max' concatenates several)")
-    runs: int = _option(10, "independent seeds")
-    epochs: int = _option(100, "epochs per run")
-    seed: int = _option(0, "run r uses seed + r")
-    batch_size: int = _option(32, "graphs per optimiser step, over all processes (ogbg only)")
-    lr: float = _option(1e-3, "Adam learning rate")
-    num_layers: int = _option(5, "message-passing layers")
-    hidden_channels: int = _option(300, "embedding size")
-    dropout: float = _option(0.5, "dropout")
-    jk: str = _option("last", "jumping knowledge: last, sum (ogbg only)")
-    pooling: str = _option("mean", "graph pooling aggregator (ogbg only)")
-    amp: bool = _option(False, "bfloat16 autocast (about 2x faster on CPUs with AVX512-BF16; "
+    runs: int = option(10, "independent seeds")
+    epochs: int = option(100, "epochs per run")
+    seed: int = option(0, "run r uses seed + r")
+    batch_size: int = option(32, "graphs per optimiser step, over all processes (ogbg only)")
+    lr: float = option(1e-3, "Adam learning rate")
+    num_layers: int = option(5, "message-passing layers")
+    hidden_channels: int = option(300, "embedding size")
+    dropout: float = option(0.5, "dropout")
+    jk: str = option("last", "jumping knowledge: last, sum (ogbg only)")
+    pooling: str = option("mean", "graph pooling aggregator (ogbg only)")
+    amp: bool = option(False, "bfloat16 autocast (about 2x faster on CPUs with AVX512-BF16; "
                         "on CPU memory grows with every new batch shape, see docs/ogb.md)")
-    subset: Optional[int] = _option(None, "use only the first N graphs (or nodes) of each "
+    subset: Optional[int] = option(None, "use only the first N graphs (or nodes) of each "
                                     "split (smoke tests)")
-    world_size: int = _option(1, "data-parallel processes to spawn on this machine (ogbg "
+    world_size: int = option(1, "data-parallel processes to spawn on this machine (ogbg "
                               "only; torchrun sets its own)")
-    checkpoint_dir: Optional[str] = _option(None, "folder for the epoch checkpoints of the "
+    checkpoint_dir: Optional[str] = option(None, "folder for the epoch checkpoints of the "
                                             "seed in progress")
-    save_models: Optional[str] = _option(None, "folder: save each seed's model at its "
+    save_models: Optional[str] = option(None, "folder: save each seed's model at its "
                                          "selected epoch as seed-<s>.pt")
-    device: Optional[str] = _option(None, "cpu, cuda or cuda:N")
+    device: Optional[str] = option(None, "cpu, cuda or cuda:N")
 
 
 #: Options that may change between an interrupted experiment and its resumption.
@@ -92,31 +86,13 @@ def main(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
 
 # Validation (before any data work) ##########################################
 
-def catalogue(task: str) -> Dict[str, Dict[str, str]]:
-    """OGB's own table of its data sets, ``{name: {property: value}}``,
-    read from the ``master.csv`` that ships with the ``ogb`` package."""
-    spec = importlib.util.find_spec("ogb")
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError("OGB data sets need the 'ogb' package: pip install ogb")
-    folder = {"ogbg": "graphproppred", "ogbn": "nodeproppred"}[task]
-    with open(Path(list(spec.submodule_search_locations)[0]) / folder / "master.csv") as f:
-        rows = list(csv.reader(f))
-    return {name: {row[0]: row[i] for row in rows[1:]} for i, name in enumerate(rows[0]) if i}
-
-
 def dataset_info(name: str) -> Dict[str, str]:
-    """OGB's properties of ``name``; an unknown or unsupported name is a
-    ``ValueError`` naming the known ones."""
-    known = {task: catalogue(task) for task in ("ogbg", "ogbn")}
-    task = name.split("-", 1)[0]
-    info = known.get(task, {}).get(name)
-    if info is None:
-        names = sorted(n for table in known.values() for n in table)
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.85)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ValueError(f"unknown OGB data set '{name}'{hint}; OGB's graph and node property "
-                         f"prediction sets are: {', '.join(names)}")
-    kind = info["task type"]
+    """OGB's properties of ``name`` (:func:`gnnagg.datasets.ogb_catalogue.dataset_info`);
+    a set this runner's models do not take is a ``ValueError`` saying why."""
+    from ..datasets.ogb_catalogue import dataset_info as ogb_info
+
+    info = ogb_info(name)
+    task, kind = info["task"], info["task type"]
     if task == "ogbg" and not (name.startswith("ogbg-mol") and kind in GRAPH_TASK_TYPES):
         raise ValueError(f"{name} ({kind}) is not supported: the graph models embed atoms and "
                          f"bonds, so they take the ogbg-mol* sets ({' or '.join(GRAPH_TASK_TYPES)})")
@@ -124,7 +100,7 @@ def dataset_info(name: str) -> Dict[str, str]:
                            or info["has_node_attr"] != "True"):
         raise ValueError(f"{name} is not supported: the node models take homogeneous graphs "
                          f"with node features and one class per node (ogbn-arxiv, ogbn-products)")
-    return {**info, "task": task}
+    return info
 
 
 def _aggr_query(text: str):
@@ -166,15 +142,8 @@ def _loaders():
     return {"ogbg": load_graph_dataset, "ogbn": load_node_dataset}
 
 
-def split_indices(dataset, subset: Optional[int]):
-    import torch
-
-    split = dataset.get_idx_split()
-    return {k: torch.as_tensor(split[k], dtype=torch.long)[:subset]
-            for k in ("train", "valid", "test")}
-
-
 def _prepare(config: OGBConfig, info: Dict[str, str], ctx) -> SimpleNamespace:
+    from ..datasets.ogb import node_graph, split_indices
     from ..metrics import evaluator_for
 
     dataset = _loaders()[info["task"]](config.dataset)
@@ -182,11 +151,7 @@ def _prepare(config: OGBConfig, info: Dict[str, str], ctx) -> SimpleNamespace:
                            split=split_indices(dataset, config.subset),
                            evaluator=evaluator_for(config.dataset))
     if info["task"] == "ogbn":
-        from torch_geometric.utils import to_undirected
-
-        graph = dataset[0]
-        data.x, data.y = graph.x.to(ctx.device), graph.y.view(-1).to(ctx.device)
-        data.edge_index = to_undirected(graph.edge_index, num_nodes=graph.num_nodes).to(ctx.device)
+        data.x, data.y, data.edge_index = node_graph(dataset, ctx.device)
         data.num_classes = int(data.y.max()) + 1
     return data
 
@@ -202,92 +167,31 @@ def build_graph_model(config: OGBConfig, num_tasks: int):
                          **GRAPH_MODELS[config.model])
 
 
-def _forward(model, batch, device):
-    return model(batch.x.to(device), batch.edge_index.to(device), batch.edge_attr.to(device),
-                 batch.batch.to(device), batch.num_graphs)
-
-
-def graph_scores(model, data, ctx, batch_size: int) -> Dict[str, float]:
-    """``{valid_<metric>, test_<metric>}`` by OGB's ``Evaluator``; each rank
-    predicts its shard of the graphs, gathered in order on every rank."""
-    import torch
-
-    from .. import distributed as D
-    from ..datasets.ogb import FastGraphLoader
-
-    net, out = D.unwrap(model), {}  # evaluation needs no gradient synchronisation
-    for split in ("valid", "test"):
-        idx = data.split[split]
-        positions = D.eval_shard(idx.numel(), ctx)
-        with torch.no_grad():
-            parts = [_forward(net, b, ctx.device).float().cpu()
-                     for b in FastGraphLoader(data.dataset, idx[positions], batch_size)]
-        pred = torch.cat(parts) if parts else torch.zeros(0, data.dataset.num_tasks)
-        pred = D.gather_predictions(pred, positions, idx.numel(), ctx)
-        y = data.dataset._data.y[idx].view(pred.shape)  # one label row per graph
-        out[f"{split}_{data.metric}"] = float(
-            data.evaluator.eval({"y_true": y, "y_pred": pred})[data.metric])
-    return out
-
-
 def _graph_task(ctx, config: OGBConfig, data, seed: int):
-    import torch
-    import torch.nn.functional as F
-
     from .. import distributed as D
     from ..aggr import SegmentAggregation
-    from ..datasets.ogb import FastGraphLoader
+    from ..train.tasks import graph_property
 
     model = build_graph_model(config, data.dataset.num_tasks)
     # Workaround, to delete once gnnagg's aggregators use their identity parameter in every
     # batch: until then DDP must be told that a batch may leave a parameter unused.
     unused = any(isinstance(m, SegmentAggregation) for m in model.modules())
     model = D.wrap_model(model, ctx, find_unused_parameters=unused)
-    sampler = D.train_sampler(data.split["train"].numel(), ctx, seed=seed)
-    batches = FastGraphLoader(data.dataset, data.split["train"],
-                              config.batch_size // ctx.world_size, sampler=sampler)
-    criterion = (F.mse_loss if data.dataset.task_type == "regression"
-                 else F.binary_cross_entropy_with_logits)
-
-    def loss_fn(model, batch):
-        out = _forward(model, batch, ctx.device).float()
-        y = batch.y.to(ctx.device).float().view(out.shape)
-        labeled = y == y  # NaN marks a missing label in multi-task sets
-        if not bool(labeled.any()):
-            raise ValueError("a training batch has no labelled target")
-        with torch.autocast(ctx.device.type, enabled=False):
-            return criterion(out[labeled], y[labeled]), batch.num_graphs
-
-    return model, loss_fn, lambda m: graph_scores(m, data, ctx, max(config.batch_size, 256)), \
-        batches
+    batches, loss_fn, evaluate = graph_property(
+        data.dataset, data.split, data.evaluator, config.batch_size,
+        eval_batch_size=max(config.batch_size, 256), seed=seed, ctx=ctx)
+    return model, loss_fn, evaluate, batches
 
 
 def _node_task(ctx, config: OGBConfig, data, seed: int):
-    """OGB's full-batch arxiv baseline: cross-entropy on the training nodes."""
-    import torch
-    import torch.nn.functional as F
-
     from ..models.ogb import OGBNodeModel
+    from ..train.tasks import node_property
 
     model = OGBNodeModel(data.x.size(1), data.num_classes, conv=config.model,
                          aggr=_aggr_query(config.aggr), num_layers=config.num_layers,
                          hidden_channels=config.hidden_channels,
                          dropout=config.dropout).to(ctx.device)
-    train = data.split["train"].to(ctx.device)
-
-    def loss_fn(model, _):
-        out = model(data.x, data.edge_index)[train].float()
-        with torch.autocast(ctx.device.type, enabled=False):
-            return F.nll_loss(out, data.y[train])
-
-    def evaluate(model):
-        pred = model(data.x, data.edge_index).argmax(dim=-1, keepdim=True).cpu()
-        y = data.y.cpu().view(-1, 1)
-        return {f"{s}_{data.metric}": data.evaluator.eval(
-            {"y_true": y[data.split[s]], "y_pred": pred[data.split[s]]})[data.metric]
-            for s in ("valid", "test")}
-
-    return model, loss_fn, evaluate, None
+    return model, *node_property(data.x, data.edge_index, data.y, data.split, data.evaluator), None
 
 
 def run_seed(ctx, config: OGBConfig, data, seed: int, checkpoint) -> Dict[str, Any]:
@@ -336,8 +240,7 @@ def summarise(config: OGBConfig, info: Dict[str, str], records) -> Dict[str, Any
     """Mean +- std at each seed's selected epoch, and the printed table."""
     metric = info["eval metric"]
     name, scale, digits = DISPLAY.get(metric, (metric, 1.0, 4))
-    summary = {f"{s}_{metric}": mean_std([r["best"][f"{s}_{metric}"] for r in records])
-               for s in ("valid", "test")}
+    summary = over_runs(records, [f"valid_{metric}", f"test_{metric}"], lambda r, k: r["best"][k])
     summary["best_epoch"] = mean_std([r["best_epoch"] for r in records])
     table = format_table(
         ["dataset", "model", "aggr", "runs", "epochs", f"valid {name}", f"test {name}",

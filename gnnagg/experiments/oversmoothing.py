@@ -70,33 +70,8 @@ def analysis(c, data=None, out: Optional[str] = None) -> Dict[str, Any]:
     result = {"environment": environment(), "curves": curves,
               "table": format_table(["model", "depth", "test acc (%)", "SMV"], rows)}
     if c.plot:
-        result["plot"] = plot_analysis(curves, c.plot, f"Over-smoothing on {c.dataset}")
+        from .plots import oversmoothing
+
+        result["plot"] = oversmoothing(curves, c.plot, f"Over-smoothing on {c.dataset}")
     result["wall_time_s"] = time.perf_counter() - tic
     return store.finish(result)
-
-
-def plot_analysis(curves: Dict[str, List[Dict[str, Any]]], path: str, title: str) -> str:
-    """Accuracy and SMV against depth (log scale), one line per model, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for name, cs in curves.items():
-        depths = [max(c["depth"], 0.5) for c in cs]
-        axes[0].errorbar(depths, [c["test_acc"]["mean"] * 100 for c in cs],
-                         yerr=[c["test_acc"]["std"] * 100 for c in cs],
-                         marker="o", capsize=3, label=name.upper())
-        axes[1].plot(depths, [c["smv"]["mean"] for c in cs], marker="o", label=name.upper())
-    for ax, label in zip(axes, ["test accuracy (%)", "smoothness metric (SMV)"]):
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("depth (layers / hops K)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path

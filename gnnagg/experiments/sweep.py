@@ -59,7 +59,7 @@ BUDGETS: Dict[str, Dict[str, Dict[str, Any]]] = {
     "quick": {
         "set": dict(train_sets=1024, epochs=3, test_size=128, test_sets=128, val_sets=128),
         "node": dict(epochs=30, patience=0, hidden=32),
-        "graph": dict(epochs=2, subset=256, hidden=32, layers=2),
+        "graph": dict(epochs=2, subset=256, eval_subset=1024, hidden=32, layers=2),
         "hetero": dict(epochs=8, patience=0, hidden=32, layers=1),
     },
     "full": {

@@ -9,7 +9,8 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch_geometric.nn.aggr import Aggregation
 
-from ..nn.dagnn import DAGNNProp, quiet_csr
+from ..nn.dagnn import DAGNNProp
+from ..utils import quiet_csr
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:

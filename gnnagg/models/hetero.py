@@ -17,22 +17,9 @@ from torch import Tensor, nn
 
 from ..aggr import message_channels, resolve
 from ..nn.latte import EdgeType, Metadata, NodeType, typed_linear
-from .latte import chain_relations, compose_relations
+from ..nn.relations import GraphCache, chain_relations, compose_relations
 
 __all__ = ["TypedInput", "HAN", "HGT", "RGCN", "HeteroSAGE"]
-
-
-def _check(in_channels: Dict[NodeType, int], metadata: Metadata, target: NodeType,
-           num_layers: int, dropout: float) -> None:
-    missing = [t for t in metadata[0] if t not in in_channels]
-    if missing:
-        raise ValueError(f"'in_channels' lacks the node types {missing}")
-    if target not in metadata[0]:
-        raise ValueError(f"target node type '{target}' is not among {list(metadata[0])}")
-    if not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"'num_layers' must be a positive int (got {num_layers!r})")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"'dropout' must be in [0, 1) (got {dropout})")
 
 
 class TypedInput(nn.Module):
@@ -50,11 +37,35 @@ class TypedInput(nn.Module):
         return {t: typed_linear(lin, x_dict[t]) for t, lin in self.lins.items()}
 
 
-class HAN(nn.Module):
+class _Baseline(nn.Module):
+    """What the baselines share: their argument checks, the classified node
+    type, the dropout rate, and resetting what each builds, in this order:
+    ``input`` (a :class:`TypedInput`), ``convs`` and ``classifier``."""
+
+    def __init__(self, in_channels: Dict[NodeType, int], metadata: Metadata, target: NodeType,
+                 num_layers: int, dropout: float) -> None:
+        super().__init__()
+        missing = [t for t in metadata[0] if t not in in_channels]
+        if missing:
+            raise ValueError(f"'in_channels' lacks the node types {missing}")
+        if target not in metadata[0]:
+            raise ValueError(f"target node type '{target}' is not among {list(metadata[0])}")
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"'num_layers' must be a positive int (got {num_layers!r})")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"'dropout' must be in [0, 1) (got {dropout})")
+        self.target, self.dropout = target, dropout
+
+    def reset_parameters(self) -> None:
+        for module in [self.input, *self.convs, self.classifier]:
+            module.reset_parameters()
+
+
+class HAN(_Baseline):
     """HAN (Wang et al., 2019, https://arxiv.org/abs/1903.07293) with PyG's
     ``HANConv`` over the order-2 meta-paths from the target type back to
     itself (e.g. PAP, PSP), composed as LATTE's relations
-    (:func:`gnnagg.models.latte.compose_relations`, once per graph).
+    (:func:`gnnagg.nn.relations.compose_relations`, once per graph).
 
     Args:
         in_channels (Dict[str, int]): feature size per node type (only the
@@ -72,11 +83,9 @@ class HAN(nn.Module):
     def __init__(self, in_channels: Dict[NodeType, int], hidden_channels: int, out_channels: int,
                  metadata: Metadata, target: NodeType, num_layers: int = 1, heads: int = 8,
                  dropout: float = 0.6) -> None:
-        super().__init__()
+        super().__init__(in_channels, metadata, target, num_layers, dropout)
         from torch_geometric.nn import HANConv
 
-        _check(in_channels, metadata, target, num_layers, dropout)
-        self.target = target
         self.first_order = [tuple(r) for r in metadata[1]]
         self.metapaths = [r for r in chain_relations(self.first_order, 2)[1]
                           if r[0] == target and r[2] == target]
@@ -88,26 +97,18 @@ class HAN(nn.Module):
         self.convs = nn.ModuleList(
             HANConv(hidden_channels, hidden_channels, ([target], list(self.renamed.values())),
                     heads=heads, dropout=dropout) for _ in range(num_layers))
-        self.dropout = dropout
         self.classifier = nn.Linear(hidden_channels, out_channels)
-        self._cache: Dict[tuple, Tuple[tuple, Dict[EdgeType, Tensor]]] = {}
-
-    def reset_parameters(self) -> None:
-        for module in [self.input, *self.convs, self.classifier]:
-            module.reset_parameters()
+        self._cache = GraphCache()
 
     def metapath_edges(self, edge_index_dict, num_nodes) -> Dict[EdgeType, Tensor]:
         """The meta-paths' edges for this graph (cached per graph)."""
-        key = tuple((r, edge_index_dict[r].data_ptr(), edge_index_dict[r].size(1))
-                    for r in self.first_order)
-        if key not in self._cache:
-            if len(self._cache) >= 4:
-                self._cache.pop(next(iter(self._cache)))
+
+        def compute() -> Tuple[Dict[EdgeType, Tensor]]:
             sub = {r: edge_index_dict[r] for r in self.first_order}
             levels = compose_relations(sub, num_nodes, 2, wanted=self.metapaths)
-            self._cache[key] = (tuple(sub.values()),
-                                {self.renamed[r]: levels[1][r][0] for r in self.metapaths})
-        return self._cache[key][1]
+            return ({self.renamed[r]: levels[1][r][0] for r in self.metapaths},)
+
+        return self._cache.lookup(edge_index_dict, self.first_order, compute)[0]
 
     def forward(self, x_dict, edge_index_dict):
         num_nodes = {t: x.size(0) for t, x in x_dict.items()}
@@ -118,7 +119,7 @@ class HAN(nn.Module):
         return self.classifier(F.dropout(h[self.target], self.dropout, self.training))
 
 
-class HGT(nn.Module):
+class HGT(_Baseline):
     """HGT (Hu et al., 2020, https://arxiv.org/abs/2003.01332) with PyG's
     ``HGTConv`` over the first-order relations.
 
@@ -133,20 +134,13 @@ class HGT(nn.Module):
     def __init__(self, in_channels: Dict[NodeType, int], hidden_channels: int, out_channels: int,
                  metadata: Metadata, target: NodeType, num_layers: int = 2, heads: int = 4,
                  dropout: float = 0.2) -> None:
-        super().__init__()
+        super().__init__(in_channels, metadata, target, num_layers, dropout)
         from torch_geometric.nn import HGTConv
 
-        _check(in_channels, metadata, target, num_layers, dropout)
-        self.target = target
         self.input = TypedInput(in_channels, hidden_channels)
         self.convs = nn.ModuleList(HGTConv(hidden_channels, hidden_channels, metadata, heads=heads)
                                    for _ in range(num_layers))
-        self.dropout = dropout
         self.classifier = nn.Linear(hidden_channels, out_channels)
-
-    def reset_parameters(self) -> None:
-        for module in [self.input, *self.convs, self.classifier]:
-            module.reset_parameters()
 
     def forward(self, x_dict, edge_index_dict):
         h = {t: F.relu(v) for t, v in self.input(x_dict).items()}
@@ -156,7 +150,7 @@ class HGT(nn.Module):
         return self.classifier(h[self.target])
 
 
-class RGCN(nn.Module):
+class RGCN(_Baseline):
     """R-GCN (Schlichtkrull et al., 2018, https://arxiv.org/abs/1703.06103)
     with PyG's ``RGCNConv`` on the graph made homogeneous, one relation per
     edge type (node offsets in the order of ``metadata[0]``).
@@ -173,23 +167,16 @@ class RGCN(nn.Module):
     def __init__(self, in_channels: Dict[NodeType, int], hidden_channels: int, out_channels: int,
                  metadata: Metadata, target: NodeType, num_layers: int = 2, dropout: float = 0.5,
                  num_bases: Optional[int] = None) -> None:
-        super().__init__()
+        super().__init__(in_channels, metadata, target, num_layers, dropout)
         from torch_geometric.nn import RGCNConv
 
-        _check(in_channels, metadata, target, num_layers, dropout)
-        self.target = target
         self.node_types = list(metadata[0])
         self.edge_types = [tuple(r) for r in metadata[1]]
         self.input = TypedInput(in_channels, hidden_channels)
         self.convs = nn.ModuleList(RGCNConv(hidden_channels, hidden_channels,
                                             len(self.edge_types), num_bases=num_bases)
                                    for _ in range(num_layers))
-        self.dropout = dropout
         self.classifier = nn.Linear(hidden_channels, out_channels)
-
-    def reset_parameters(self) -> None:
-        for module in [self.input, *self.convs, self.classifier]:
-            module.reset_parameters()
 
     def homogeneous(self, num_nodes: Dict[NodeType, int], edge_index_dict: Dict[EdgeType, Tensor]
                     ) -> Tuple[Tensor, Tensor, Dict[str, int]]:
@@ -218,7 +205,7 @@ class RGCN(nn.Module):
         return self.classifier(h[first:first + num_nodes[self.target]])
 
 
-class HeteroSAGE(nn.Module):
+class HeteroSAGE(_Baseline):
     """GraphSAGE (Hamilton et al., 2017, https://arxiv.org/abs/1706.02216)
     made heterogeneous with PyG's ``HeteroConv``: one ``SAGEConv`` per edge
     type, summed per target type, after a linear map per node type.
@@ -236,11 +223,9 @@ class HeteroSAGE(nn.Module):
     def __init__(self, in_channels: Dict[NodeType, int], hidden_channels: int, out_channels: int,
                  metadata: Metadata, target: NodeType, num_layers: int = 2,
                  aggr: Union[str, Sequence[str]] = "mean", dropout: float = 0.5) -> None:
-        super().__init__()
+        super().__init__(in_channels, metadata, target, num_layers, dropout)
         from torch_geometric.nn import HeteroConv, SAGEConv
 
-        _check(in_channels, metadata, target, num_layers, dropout)
-        self.target = target
         self.input = TypedInput(in_channels, hidden_channels)
         width = message_channels("SAGEConv", hidden_channels, hidden_channels)
         self.convs = nn.ModuleList(
@@ -248,12 +233,7 @@ class HeteroSAGE(nn.Module):
                                            aggr=resolve(aggr, channels=width))
                         for r in metadata[1]}, aggr="sum")
             for _ in range(num_layers))
-        self.dropout = dropout
         self.classifier = nn.Linear(hidden_channels, out_channels)
-
-    def reset_parameters(self) -> None:
-        for module in [self.input, *self.convs, self.classifier]:
-            module.reset_parameters()
 
     def forward(self, x_dict, edge_index_dict):
         h = self.input(x_dict)

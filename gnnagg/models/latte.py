@@ -1,115 +1,19 @@
 """LATTE: layer-stacked attention over meta-relations of growing order."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.latte import (EDGE_WEIGHT_MODES, INITS, EdgeType, LATTEConv, Metadata, NodeType,
-                        typed_linear)
+from ..nn.latte import EdgeType, LATTEConv, Metadata, NodeType, typed_linear
+from ..nn.relations import (GraphCache, adjacency, chain_relations, compose_adjacency,
+                            compose_relations, relation_parts, sort_by_target)
 
-Relation = Tuple[str, str, str]
 #: ``{relation: (edge_index sorted by target, weights or None)}``
 Edges = Dict[EdgeType, Tuple[Tensor, Optional[Tensor]]]
 LAYER_POOLING = ("concat", "last", "mean", "max")
-
-
-def chain_relations(first_order: Sequence[EdgeType], order: int) -> List[List[EdgeType]]:
-    """The relations of orders ``1 .. order`` by their types alone.
-
-    An order-``t`` relation joins a first-order relation ``b`` and an
-    order-``(t-1)`` one ``a`` whose types chain (target of ``b`` = source of
-    ``a``); its name is ``'<b name>.<a name>'`` (e.g. ``'PA.AP'``). The
-    higher-order part is on the side of the receiving node, as in the
-    authors' code. Returns one list per order.
-    """
-    if order < 1:
-        raise ValueError(f"'order' must be at least 1 (got {order})")
-    levels = [[tuple(r) for r in first_order]]
-    for _ in range(order - 1):
-        level = [(b[0], f"{b[1]}.{a[1]}", a[2])
-                 for b in levels[0] for a in levels[-1] if b[2] == a[0]]
-        if len(set(level)) != len(level):
-            raise ValueError("two paths of different node types have the same relation "
-                             "names and end types; give the edge types distinct names")
-        levels.append(level)
-    return levels
-
-
-def relation_parts(levels: List[List[EdgeType]]) -> Dict[EdgeType, Tuple[EdgeType, EdgeType]]:
-    """``{relation of order >= 2: (first-order part b, lower-order part a)}``."""
-    parts = {}
-    for t in range(1, len(levels)):
-        lower = set(levels[t - 1])
-        for rel in levels[t]:
-            first, rest = rel[1].split(".", 1)
-            parts[rel] = next((b, (b[2], rest, rel[2])) for b in levels[0]
-                              if b[0] == rel[0] and b[1] == first and (b[2], rest, rel[2]) in lower)
-    return parts
-
-
-def compose_adjacency(a: Tensor, b: Tensor) -> Tensor:
-    r"""``A_a diag(1 / (coldeg(A_a) + rowdeg(A_b))) A_b`` for two sparse COO
-    matrices ``A_a`` (``n_src x n_mid``) and ``A_b`` (``n_mid x n_dst``), as in
-    LATTE (https://arxiv.org/abs/2009.08072; the authors' ``adamic_adar``):
-    the middle nodes' degrees damp the number of paths through hubs. Degrees
-    are sums of the stored values (counts for unweighted relations)."""
-    if a.size(1) != b.size(0):
-        raise ValueError(f"cannot chain a {tuple(a.shape)} relation with a "
-                         f"{tuple(b.shape)} one")
-    a, b = a.coalesce(), b.coalesce()
-    deg = torch.zeros(a.size(1), dtype=a.dtype, device=a.device)
-    deg.index_add_(0, a.indices()[1], a.values())
-    deg.index_add_(0, b.indices()[0], b.values().to(a.dtype))
-    scale = torch.where(deg > 0, deg.reciprocal(), torch.zeros_like(deg))
-    a = torch.sparse_coo_tensor(a.indices(), a.values() * scale[a.indices()[1]], a.shape,
-                                is_coalesced=True, check_invariants=False)
-    return torch.sparse.mm(a, b.to(a.dtype)).coalesce()
-
-
-def _as_sparse(edge_index: Tensor, shape: Tuple[int, int],
-               values: Optional[Tensor] = None) -> Tensor:
-    if values is None:
-        values = torch.ones(edge_index.size(1), device=edge_index.device)
-    return torch.sparse_coo_tensor(edge_index, values, shape, check_invariants=False).coalesce()
-
-
-def compose_relations(edge_index_dict: Dict[EdgeType, Tensor], num_nodes_dict: Dict[NodeType, int],
-                      order: int, wanted: Optional[Sequence[EdgeType]] = None,
-                      ) -> List[Dict[EdgeType, Tuple[Tensor, Tensor]]]:
-    """Relations of order ``1 .. order``: ``{relation: (edge_index, weight)}``
-    per order (see :func:`chain_relations`, :func:`compose_adjacency`).
-
-    With ``wanted``, only those relations (of any order) and the lower-order
-    ones they are composed from are computed; each product runs once.
-    """
-    levels = chain_relations(list(edge_index_dict), order)
-    parts = relation_parts(levels)
-    if wanted is not None:
-        wanted = {tuple(r) for r in wanted}
-        unknown = wanted - {r for level in levels for r in level}
-        if unknown:
-            raise ValueError(f"relations {sorted(unknown)} are not of order <= {order}")
-        for t in range(order - 1, 0, -1):  # a wanted b.a needs a
-            wanted.update(parts[r][1] for r in levels[t] if r in wanted)
-        levels = [levels[0]] + [[r for r in level if r in wanted] for level in levels[1:]]
-    shape = lambda r: (num_nodes_dict[r[0]], num_nodes_dict[r[2]])
-    first = {r: _as_sparse(edge_index_dict[r], shape(r)) for r in levels[0]}
-    matrices = [first]
-    for level in levels[1:]:
-        matrices.append({rel: compose_adjacency(first[parts[rel][0]], matrices[-1][parts[rel][1]])
-                         for rel in level})
-    return [{r: (m.indices(), m.values()) for r, m in level.items()} for level in matrices]
-
-
-def _by_target(edge_index: Tensor, weight: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
-    # Sorted by (target, source) once, so layers never sort again.
-    width = int(edge_index[0].max()) + 1 if edge_index.numel() else 1
-    key = edge_index[1] * width + edge_index[0]
-    order = torch.argsort(key)
-    return edge_index[:, order], None if weight is None else weight[order]
 
 
 class LATTE(nn.Module):
@@ -120,8 +24,9 @@ class LATTE(nn.Module):
     order :math:`t`: the first-order edge types, then their compositions
     (e.g. paper-author-paper at :math:`t = 2`) with the adjacency
     :math:`A_b\,\mathrm{diag}(1/(\mathrm{coldeg}(A_b) +
-    \mathrm{rowdeg}(A_a)))\,A_a` (:func:`compose_adjacency`), whose values
-    reach the layer as edge weights (``edge_weight``). The sparse products
+    \mathrm{rowdeg}(A_a)))\,A_a`
+    (:func:`gnnagg.nn.relations.compose_adjacency`), whose values reach the
+    layer as edge weights (``edge_weight``). The sparse products
     are computed once per graph and cached; with ``edge_threshold`` they are
     instead recomputed every forward, as the authors' code does: layer
     :math:`t` composes its relations from the edges of layer :math:`t-1`'s
@@ -196,15 +101,11 @@ class LATTE(nn.Module):
         if layer_pooling not in LAYER_POOLING:
             raise ValueError(f"'layer_pooling' must be one of {LAYER_POOLING} "
                              f"(got {layer_pooling!r})")
-        if edge_weight not in EDGE_WEIGHT_MODES:
-            raise ValueError(f"'edge_weight' must be one of {EDGE_WEIGHT_MODES} "
-                             f"(got {edge_weight!r})")
         if edge_threshold is not None and not 0.0 <= edge_threshold <= 1.0:
             raise ValueError(f"'edge_threshold' must be in [0, 1] or None (got {edge_threshold})")
-        if init not in INITS:
-            raise ValueError(f"'init' must be one of {INITS} (got {init!r})")
         if not isinstance(num_negatives, int) or num_negatives < 0:
             raise ValueError(f"'num_negatives' must be an int >= 0 (got {num_negatives!r})")
+        # heads, attn_dropout, edge_weight and init: every LATTEConv checks them.
         self.in_channels = dict(in_channels)
         self.out_channels = out_channels
         self.hidden_channels = hidden_channels
@@ -249,7 +150,7 @@ class LATTE(nn.Module):
         width = hidden_channels * (num_layers if layer_pooling == "concat" else 1)
         self.classifier = nn.Linear(width, out_channels)
         self.reset_parameters()
-        self._cache: Dict[tuple, Tuple[tuple, Edges, Dict[EdgeType, Tensor]]] = {}
+        self._cache = GraphCache()
 
     def layer_relations(self, t: int) -> List[EdgeType]:
         """The relations of layer ``t`` (0-based) by the paper, before those
@@ -270,24 +171,22 @@ class LATTE(nn.Module):
         missing = [r for r in self.first_order if r not in edge_index_dict]
         if missing:
             raise ValueError(f"edge_index_dict lacks the relations {missing}")
-        key = tuple((r, edge_index_dict[r].data_ptr(), edge_index_dict[r].size(1))
-                    for r in self.first_order) + tuple(sorted(num_nodes_dict.items()))
-        if key not in self._cache:
-            if len(self._cache) >= 4:
-                self._cache.pop(next(iter(self._cache)))
+
+        def compute() -> Tuple[Edges, Dict[EdgeType, Tensor]]:
             sub = {r: edge_index_dict[r] for r in self.first_order}
             wanted = [r for rels in self.layer_rels for r in rels
                       if self.edge_threshold is None or self.order[r] == 1]
             edges: Edges = {}
             for level in compose_relations(sub, num_nodes_dict, self.num_layers, wanted=wanted):
                 for r, (ei, w) in level.items():
-                    edges[r] = _by_target(ei, w if self.order[r] > 1 else None)
+                    edges[r] = sort_by_target(ei, w if self.order[r] > 1 else None)
             shape = lambda r: (num_nodes_dict[r[0]], num_nodes_dict[r[2]])
-            first = ({r: _as_sparse(sub[r], shape(r)) for r in self.first_order}
+            first = ({r: adjacency(sub[r], shape(r)) for r in self.first_order}
                      if self.edge_threshold is not None else {})
-            # The key's tensors are held so their memory (and data_ptr) is not reused.
-            self._cache[key] = (tuple(sub.values()), edges, first)
-        return self._cache[key][1:]
+            return edges, first
+
+        return self._cache.lookup(edge_index_dict, self.first_order, compute,
+                                  tuple(sorted(num_nodes_dict.items())))
 
     def relations(self, edge_index_dict: Dict[EdgeType, Tensor],
                   num_nodes_dict: Dict[NodeType, int]) -> Edges:
@@ -306,9 +205,9 @@ class LATTE(nn.Module):
         keep = score >= self.edge_threshold
         if score.numel() and not bool(keep.any()):  # the authors keep the strongest edge
             keep[score.argmax()] = True
-        lower = _as_sparse(edge_index[:, keep], (num_nodes[a[0]], num_nodes[a[2]]), score[keep])
+        lower = adjacency(edge_index[:, keep], (num_nodes[a[0]], num_nodes[a[2]]), score[keep])
         m = compose_adjacency(first[b], lower)
-        return _by_target(m.indices(), m.values())
+        return sort_by_target(m.indices(), m.values())
 
     def _project(self, x_dict: Dict[NodeType, Tensor]) -> Dict[NodeType, Tensor]:
         if not len(self.projection):
@@ -398,5 +297,4 @@ class LATTE(nn.Module):
                 f"cumulative={self.cumulative})")
 
 
-__all__ = ["LATTE", "chain_relations", "relation_parts", "compose_adjacency",
-           "compose_relations", "LAYER_POOLING"]
+__all__ = ["LATTE", "LAYER_POOLING"]

@@ -4,6 +4,8 @@
   per-sentence reference, the edgeless ablation).
 * :mod:`gnnagg.nn.pooling`: sentence poolers over token states (GLOT and
   the baselines of its paper) and their resolver.
+* :mod:`gnnagg.nn.relations`: relations of higher order (meta-paths) on
+  heterogeneous graphs, as LATTE and HAN read them.
 
 Names are imported lazily, so that importing ``gnnagg.nn`` does not pull in
 optional dependencies of layers you do not use.
@@ -28,6 +30,9 @@ _EXPORTS = {
     "POOLINGS": "pooling",
     "resolve_pooling": "pooling",
     "resolve_conv": "pooling",
+    "compose_relations": "relations",
+    "compose_adjacency": "relations",
+    "chain_relations": "relations",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,9 +1,7 @@
 """DAGNN's propagation with adaptive hop weights (Liu, Gao & Ji, KDD 2020)."""
 from __future__ import annotations
 
-import contextlib
-import warnings
-from typing import Iterator, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -13,16 +11,7 @@ from torch_geometric.nn.aggr import Aggregation, SumAggregation
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from ..aggr.resolve import resolve
-
-
-@contextlib.contextmanager
-def quiet_csr() -> Iterator[None]:
-    """Silence PyTorch's one-time notice that sparse CSR support is in beta
-    (printed once per process from inside the first CSR tensor it builds,
-    in the middle of a progress bar); every other warning passes."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        yield
+from ..utils import quiet_csr
 
 
 class _FixedSpMM(torch.autograd.Function):

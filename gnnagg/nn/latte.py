@@ -12,6 +12,7 @@ from torch_geometric.nn.aggr import Aggregation, SumAggregation
 
 from ..aggr import layer_aggregator
 from ..ops import index_to_ptr, softmax
+from ..utils import quiet_csr
 
 NodeType = str
 EdgeType = Tuple[str, str, str]
@@ -32,7 +33,10 @@ def typed_linear(lin: nn.Linear, x: Tensor) -> Tensor:
     if x.is_sparse or x.layout == torch.sparse_csr:
         # An embedding bag over the stored entries: its backward scatters
         # into the used weight rows instead of transposing ``x`` each step.
-        csr = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
+        if x.layout != torch.sparse_csr:
+            with quiet_csr():
+                x = x.to_sparse_csr()
+        csr = x
         return F.embedding_bag(csr.col_indices(), lin.weight.t(), csr.crow_indices()[:-1],
                                mode="sum", per_sample_weights=csr.values(),
                                include_last_offset=False) + (
@@ -64,7 +68,7 @@ class LATTEConv(MessagePassing):
     LeakyReLU, as in the authors' code) and :math:`\mathrm{AGG}_r` the sum
     by default (any aggregator of :func:`gnnagg.aggr.resolve`). Edge weights
     :math:`w_{ij}` (e.g. those of composed relations, see
-    :func:`gnnagg.models.latte.compose_adjacency`) enter as the prior
+    :func:`gnnagg.nn.relations.compose_adjacency`) enter as the prior
     :math:`\log w_{ij}` on the attention (``edge_weight="attention"``), as a
     factor :math:`\alpha_{ij} w_{ij}` on the messages (``"message"``), or
     not at all (``"none"``); without weights every :math:`w_{ij} = 1`. A
@@ -349,8 +353,9 @@ class LATTEConv(MessagePassing):
         if target.numel() > 1 and bool((target[1:] < target[:-1]).any()):
             order = torch.argsort(target, stable=True)
             target, source, alpha = target[order], source[order], alpha[order]
-        adj = torch.sparse_csr_tensor(index_to_ptr(target, num_targets), source, alpha,
-                                      (num_targets, x.size(0)), check_invariants=False)
+        with quiet_csr():
+            adj = torch.sparse_csr_tensor(index_to_ptr(target, num_targets), source, alpha,
+                                          (num_targets, x.size(0)), check_invariants=False)
         return torch.sparse.mm(adj, x)
 
     def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:

@@ -25,8 +25,23 @@ class Task:
     metric: str = "acc"
     higher_is_better: bool = True
 
+    def __post_init__(self) -> None:
+        # The built-in tasks are dataclasses: name them from their fields.
+        if not self.name:
+            self.name = self.default_name()
+
+    def default_name(self) -> str:
+        return type(self).__name__
+
     def settings(self) -> Dict[str, Any]:
-        raise NotImplementedError
+        """What a cell's result depends on besides the aggregator and seed
+        (default: the dataclass fields not starting with ``_``)."""
+        import dataclasses
+
+        if not dataclasses.is_dataclass(self):
+            raise NotImplementedError(f"{type(self).__name__}.settings(): return the budget "
+                                      f"and options a cell's result depends on")
+        return _fields(self)
 
     def run(self, aggr: Any, seed: int, checkpoint=None) -> Dict[str, Any]:
         raise NotImplementedError
@@ -103,11 +118,13 @@ class NodeTask(Task):
     higher_is_better: bool = True
     _data: Any = field(default=None, repr=False, compare=False)
 
+    def default_name(self) -> str:
+        ds = self.dataset if isinstance(self.dataset, str) else "data"
+        md = self.model if isinstance(self.model, str) else "model"
+        return f"{ds}/{md}"
+
     def __post_init__(self) -> None:
-        if not self.name:
-            ds = self.dataset if isinstance(self.dataset, str) else "data"
-            md = self.model if isinstance(self.model, str) else "model"
-            self.name = f"{ds}/{md}"
+        super().__post_init__()
         if isinstance(self.model, str) and self.model not in NODE_MODELS:
             raise ValueError(f"unknown node model '{self.model}' (choose from "
                              f"{sorted(NODE_MODELS)} or pass a builder)")
@@ -200,8 +217,9 @@ class GraphTask(Task):
 
     Args:
         dataset: an ``ogbg-*`` name.
-        subset: train on the first N training graphs only (and evaluate on
-            at most N validation/test graphs), for quick presets.
+        subset: train on the first N training graphs only, for quick presets.
+        eval_subset: evaluate on the first N validation and test graphs only
+            (too few may hold no positive graph, which ROC-AUC needs).
     """
     dataset: str = "ogbg-molesol"
     model: str = "gin"
@@ -214,20 +232,20 @@ class GraphTask(Task):
     lr: float = 1e-3
     patience: int = 0
     subset: Optional[int] = None
+    eval_subset: Optional[int] = None
     metric: str = ""
     higher_is_better: bool = True
     _cache: Any = field(default=None, repr=False, compare=False)
 
+    def default_name(self) -> str:
+        return f"{self.dataset}/{self.model}" + (f"/{self.subset}" if self.subset else "")
+
     def __post_init__(self) -> None:
         from ..metrics import evaluator_for
 
-        if not self.name:
-            self.name = f"{self.dataset}/{self.model}" + (f"/{self.subset}" if self.subset else "")
+        super().__post_init__()
         self.metric = evaluator_for(self.dataset).eval_metric
         self.higher_is_better = self.metric not in ("rmse", "mae")
-
-    def settings(self) -> Dict[str, Any]:
-        return _fields(self)
 
     def load(self):
         if self._cache is None:
@@ -238,7 +256,9 @@ class GraphTask(Task):
             split = {k: torch.as_tensor(v, dtype=torch.long)
                      for k, v in dataset.get_idx_split().items()}
             if self.subset:
-                split = {k: v[:self.subset] for k, v in split.items()}
+                split["train"] = split["train"][:self.subset]
+            if self.eval_subset:
+                split = {k: v if k == "train" else v[:self.eval_subset] for k, v in split.items()}
             self._cache = (dataset, split, evaluator_for(self.dataset))
         return self._cache
 
@@ -285,12 +305,8 @@ class SetTask(Task):
     higher_is_better: bool = True
     _data: Any = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if not self.name:
-            self.name = f"{self.task}@{self.test_size}"
-
-    def settings(self) -> Dict[str, Any]:
-        return _fields(self)
+    def default_name(self) -> str:
+        return f"{self.task}@{self.test_size}"
 
     def data(self):
         if self._data is None:
@@ -345,17 +361,10 @@ class HeteroTask(Task):
     higher_is_better: bool = True
     _data: Any = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if not self.name:
-            self.name = f"{self.dataset}/latte-{self.layers}"
-
-    def settings(self) -> Dict[str, Any]:
-        return _fields(self)
+    def default_name(self) -> str:
+        return f"{self.dataset}/latte-{self.layers}"
 
     def run(self, aggr: Any, seed: int, checkpoint=None) -> Dict[str, Any]:
-        import torch.nn.functional as F
-
-        from .. import metrics as M
         from ..datasets.gtn import load_gtn
         from ..models.latte import LATTE
 
@@ -364,23 +373,15 @@ class HeteroTask(Task):
         data = self._data
         target = data.target_node_type
         store = data[target]
-        y = store.y
-        train, val, test = (store[f"{s}_mask"] for s in ("train", "val", "test"))
+        masks = tuple(store[f"{s}_mask"] for s in ("train", "val", "test"))
         seed_everything(seed)
         model = LATTE({t: x.size(1) for t, x in data.x_dict.items()}, data.num_classes,
                       data.metadata(), target, hidden_channels=self.hidden,
                       num_layers=self.layers, aggr=aggr, dropout=self.dropout)
-        x_dict, edges = data.x_dict, data.edge_index_dict
-
-        def loss_fn(m, _):
-            return F.cross_entropy(m(x_dict, edges)[train], y[train])
-
-        def evaluate(m):
-            out = m(x_dict, edges)
-            return {"val_loss": float(F.cross_entropy(out[val], y[val])),
-                    "val_macro_f1": M.macro_f1(y[val], out[val]),
-                    "test_macro_f1": M.macro_f1(y[test], out[test])}
-
+        edges = data.edge_index_dict
+        loss_fn, evaluate = node_classification(data, masks, x=data.x_dict, y=store.y,
+                                                metrics=("macro_f1",),
+                                                graphs=(edges, edges, edges))
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr,
                                      weight_decay=self.weight_decay)
         result = fit(model, optimizer, loss_fn, evaluate, epochs=self.epochs,

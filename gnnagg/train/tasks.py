@@ -17,7 +17,8 @@ from torch import Tensor
 
 from .. import metrics as M
 
-__all__ = ["node_classification", "graph_property", "ogb_task_type", "set_function", "set_outputs"]
+__all__ = ["node_classification", "node_property", "graph_property", "ogb_task_type",
+           "set_function", "set_outputs", "sentence_prediction"]
 
 
 def _mask(data, name: str) -> Tensor:
@@ -29,12 +30,14 @@ def _mask(data, name: str) -> Tensor:
 
 
 def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = None,
-                        x: Optional[Tensor] = None, x_eval: Optional[Tensor] = None,
+                        x: Optional[Any] = None, x_eval: Optional[Any] = None,
                         metrics: Sequence[str] = ("acc",),
-                        forward: Optional[Callable[..., Tensor]] = None):
-    """Full-batch node classification: cross-entropy on the training
-    nodes; ``evaluate`` gives ``val_loss``, ``val_<metric>`` and
-    ``test_<metric>`` for each of ``metrics`` (names of
+                        forward: Optional[Callable[..., Any]] = None,
+                        loss: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+                        y: Optional[Tensor] = None, graphs: Optional[Tuple[Any, Any, Any]] = None):
+    """Full-batch node classification: ``loss`` (cross-entropy) on the
+    training nodes; ``evaluate`` gives ``val_loss``, then ``val_<metric>``
+    and then ``test_<metric>`` for each of ``metrics`` (names of
     :data:`gnnagg.metrics.METRICS`).
 
     Args:
@@ -42,28 +45,80 @@ def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = N
             ``train_mask``/``val_mask``/``test_mask`` unless ``masks``).
         masks: ``(train, val, test)`` boolean masks. (default: the data's)
         x, x_eval: node features for training and evaluation (e.g. a
-            sparse copy). (default: ``data.x``)
+            sparse copy, or a heterogeneous graph's ``x_dict``).
+            (default: ``data.x``)
         forward: ``forward(model, x, edge_index) -> logits`` (default:
-            ``model(x, edge_index)``). Log-probabilities work as well.
+            ``model(x, edge_index)``). Log-probabilities work as well. It
+            may return ``(logits, auxiliary loss)``: the auxiliary loss
+            (e.g. LATTE's proximity loss) is added to the training loss
+            and ignored in evaluation.
+        loss: ``loss(scores, labels)`` of the training and validation
+            nodes, e.g. ``F.nll_loss`` when ``forward`` gives
+            log-probabilities. (default: ``F.cross_entropy``)
+        y: the labels. (default: ``data.y``)
+        graphs: ``(train, val, test)``: the graph (edge index, or a
+            heterogeneous graph's ``edge_index_dict``) that each split's
+            nodes are predicted on, for an inductive protocol in which
+            training does not see the validation and test nodes. A test
+            graph that is the validation graph is not predicted twice.
+            (default: ``data.edge_index`` for all three)
     """
     train, val, test = masks if masks is not None else (
         _mask(data, "train_mask"), _mask(data, "val_mask"), _mask(data, "test_mask"))
-    y, edge_index = data.y, data.edge_index
+    y = data.y if y is None else y
+    train_graph, val_graph, test_graph = graphs if graphs is not None else (data.edge_index,) * 3
     x = data.x if x is None else x
     x_eval = x if x_eval is None else x_eval
     call = forward or (lambda model, feats, ei: model(feats, ei))
 
     def loss_fn(model, _batch):
-        out = call(model, x, edge_index)
-        return F.cross_entropy(out[train], y[train])
+        out = call(model, x, train_graph)
+        out, extra = out if isinstance(out, tuple) else (out, None)
+        value = loss(out[train], y[train])
+        return value if extra is None else value + extra
+
+    def scores(model, graph) -> Tensor:
+        out = call(model, x_eval, graph)
+        return (out[0] if isinstance(out, tuple) else out).float()
 
     def evaluate(model) -> Dict[str, float]:
-        out = call(model, x_eval, edge_index).float()
-        scores = {"val_loss": float(F.cross_entropy(out[val], y[val]))}
-        for name in metrics:
-            scores[f"val_{name}"] = M.METRICS[name](y[val], out[val])
-            scores[f"test_{name}"] = M.METRICS[name](y[test], out[test])
-        return scores
+        out_val = scores(model, val_graph)
+        out_test = out_val if test_graph is val_graph else scores(model, test_graph)
+        result = {"val_loss": float(loss(out_val[val], y[val]))}
+        result.update({f"val_{m}": M.METRICS[m](y[val], out_val[val]) for m in metrics})
+        result.update({f"test_{m}": M.METRICS[m](y[test], out_test[test]) for m in metrics})
+        return result
+
+    return loss_fn, evaluate
+
+
+def node_property(x: Tensor, edge_index: Tensor, y: Tensor, split: Dict[str, Tensor], evaluator):
+    """OGB node property prediction, full batch, as OGB's examples train
+    it (``examples/nodeproppred/arxiv/gnn.py``): ``(loss_fn, evaluate)``.
+    The model gives log-probabilities; the loss is the negative
+    log-likelihood of the training nodes, in float32 whatever autocast
+    says; ``evaluate`` returns ``valid_<metric>`` and ``test_<metric>`` of
+    the predicted classes by ``evaluator`` (OGB's ``Evaluator``).
+
+    Args:
+        x, edge_index: the graph, on the model's device.
+        y: one class per node (a vector), on the same device.
+        split: ``{'train', 'valid', 'test'}`` node indices.
+    """
+    metric = evaluator.eval_metric
+    train = split["train"].to(y.device)
+    y_cpu = y.cpu().view(-1, 1)
+
+    def loss_fn(model, _batch):
+        out = model(x, edge_index)[train].float()
+        with torch.autocast(y.device.type, enabled=False):
+            return F.nll_loss(out, y[train])
+
+    def evaluate(model) -> Dict[str, float]:
+        pred = model(x, edge_index).argmax(dim=-1, keepdim=True).cpu()
+        return {f"{s}_{metric}": evaluator.eval(
+            {"y_true": y_cpu[split[s]], "y_pred": pred[split[s]]})[metric]
+            for s in ("valid", "test")}
 
     return loss_fn, evaluate
 
@@ -212,3 +267,44 @@ def set_outputs(num_classes: int, target: str = "bits") -> int:
     import math
 
     return num_classes if target == "class" else max(1, math.ceil(math.log2(num_classes)))
+
+
+def sentence_prediction(train, evaluation: Dict[str, Any], metrics: Sequence[str],
+                        num_outputs: int, regression: bool = False, class_weights: bool = False,
+                        batch_size: int = 32, seed: int = 0, eval_batch_size: int = 256):
+    """Sentence (or sentence-pair) classification or regression on encoded
+    texts (:class:`gnnagg.text.LabelledTexts`), e.g. GLUE with a
+    :class:`gnnagg.models.SentenceClassifier`: ``(train_data, loss_fn,
+    evaluate)``. The loss is the cross-entropy (regression: the mean
+    squared error of the one output); ``evaluate`` gives
+    ``<split>_<metric>`` for each split of ``evaluation`` (``{name:
+    texts}``, in order) and each of ``metrics`` (names of
+    :data:`gnnagg.metrics.METRICS`).
+
+    Args:
+        num_outputs: the model's outputs (classes; 1 for regression).
+        class_weights: weight the loss by inverse training class frequency.
+    """
+    from .engine import IndexBatches
+
+    weight = None
+    if class_weights:
+        counts = torch.bincount(train.y, minlength=num_outputs).clamp_min(1).float()
+        weight = len(train) / (num_outputs * counts)
+
+    def loss_fn(model, idx):
+        out, y = model(*train.inputs(idx)), train.y[idx]
+        loss = F.mse_loss(out.squeeze(-1), y.float()) if regression else \
+            F.cross_entropy(out, y, weight=weight)
+        return loss, idx.numel()
+
+    def evaluate(model) -> Dict[str, float]:
+        row = {}
+        for split, data in evaluation.items():
+            out = torch.cat([model(*data.inputs(i))
+                             for i in torch.arange(len(data)).split(eval_batch_size)])
+            pred = out.squeeze(-1) if regression else out.argmax(-1)
+            row.update({f"{split}_{m}": M.METRICS[m](data.y, pred) for m in metrics})
+        return row
+
+    return IndexBatches(len(train), batch_size, shuffle=True, seed=seed), loss_fn, evaluate

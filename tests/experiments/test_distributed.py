@@ -44,6 +44,7 @@ def test_two_gloo_processes_agree_with_one(tmp_path, monkeypatch):
 
     from gnnagg.cli import main as cli
     from gnnagg.experiments import ogb
+    from gnnagg.train.tasks import graph_property
 
     monkeypatch.setenv("GNNAGG_THREADS", "1")
     out = tmp_path / "ws2.json"
@@ -60,6 +61,8 @@ def test_two_gloo_processes_agree_with_one(tmp_path, monkeypatch):
     data = ogb._prepare(cfg, ogb.validate(cfg), D.Context())
     model = ogb.build_graph_model(cfg, data.dataset.num_tasks)
     model.load_state_dict(torch.load(tmp_path / "models" / "seed-0.pt"))
-    alone = ogb.graph_scores(model.eval(), data, D.Context(), batch_size=7)
+    _, _, evaluate = graph_property(data.dataset, data.split, data.evaluator, eval_batch_size=7)
+    with torch.no_grad():
+        alone = evaluate(model.eval())
     assert alone["test_rmse"] == pytest.approx(record["best"]["test_rmse"], rel=1e-5)
     assert alone["valid_rmse"] == pytest.approx(record["best"]["valid_rmse"], rel=1e-5)

@@ -11,6 +11,7 @@ import torch
 
 from gnnagg.cli import main as cli_main
 from gnnagg.experiments import generalization as gen
+from gnnagg.experiments import generalization_merge as merging
 from gnnagg.experiments import generalization_suite as suite
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -264,7 +265,7 @@ def test_old_merged_files_get_their_seeds_back():
     part = {"config": cfg([0], ["sum"]), "configs": {"a": cfg([0], ["sum", "lcm"]),
                                                      "b": cfg([1, 2], ["sum"])},
             "runs": {"max": {"sum": ["s0", "s1", "s2"], "lcm": ["l0"]}}}
-    assert suite._old_runs(part) == {"max/sum/0": "s0", "max/sum/1": "s1", "max/sum/2": "s2",
+    assert merging._old_runs(part) == {"max/sum/0": "s0", "max/sum/1": "s1", "max/sum/2": "s2",
                                       "max/lcm/0": "l0"}
     part["configs"] = {}  # seeds not recorded for every run: numbered in order
-    assert list(suite._old_runs(part)) == ["max/sum/0", "max/sum/1", "max/sum/2", "max/lcm/0"]
+    assert list(merging._old_runs(part)) == ["max/sum/0", "max/sum/1", "max/sum/2", "max/lcm/0"]

@@ -123,7 +123,7 @@ def test_pair_task_accuracy_f1_baseline_and_recipe(env):
         ["majority class", "60.00", "75.00"]
     assert_reported_is_the_curves_at_the_selected_epoch(result, "rte")
     # the pair recipe fills what was not given; patience 1 stops after a worse epoch
-    assert result["config"]["pair"] == "sbert" and result["config"]["lr"] == 2e-4
+    assert result["config"]["pair"] == "sbert" and result["config"]["lr"] == 1e-3
     for name in ("glot", "mean"):
         r = result["finished_runs"][f"rte/{name}/0"]
         assert r["stopped"] == ("early_stopping" if r["epochs"] < 3 else "max_epochs")
@@ -177,7 +177,7 @@ def test_interrupted_run_resumes_to_the_same_numbers(env, sigint_at_epoch, capsy
     # another learning rate on the same file is refused, naming it
     capsys.readouterr()
     assert cli_main(argv[:-2] + ["--lr", "0.1", "--out", str(tmp / "resumed.json")]) == 2
-    assert "lr: 0.0002 then, 0.1 now" in capsys.readouterr().err
+    assert "lr: 0.001 then, 0.1 now" in capsys.readouterr().err
 
 
 def test_bad_options_fail_before_any_data_is_read(tmp_path, monkeypatch, capsys):
@@ -202,5 +202,5 @@ def test_help_does_not_import_torch():
             "except SystemExit:\n    pass\nprint('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     text = " ".join(out.stdout.split())
-    assert "(default: 3; pair tasks 10)" in text and "(default: sbert (pair tasks))" in text
+    assert "(default: 3; pair tasks 30)" in text and "(default: sbert (pair tasks))" in text
     assert text.endswith("False")

@@ -9,8 +9,7 @@ from torch_geometric.data import HeteroData
 
 import gnnagg.experiments.hetero as hetero
 from gnnagg import cli
-from gnnagg.experiments.hetero import (MODELS, HeteroConfig, inductive_edges,
-                                       preprocess_features, run, validate)
+from gnnagg.experiments.hetero import MODELS, HeteroConfig, run, validate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -83,31 +82,6 @@ def test_latte_options_run(options):
     for means in layers.values():
         assert sum(means.values()) == pytest.approx(1.0)
         assert list(means)[-1] == "self"
-
-
-def test_inductive_edges_hide_the_nodes():
-    data = tiny_graph()
-    hidden = data["paper"].val_mask | data["paper"].test_mask
-    edges = inductive_edges(data, "paper", hidden)
-    for (src, _, dst), ei in edges.items():
-        if src == "paper":
-            assert not hidden[ei[0]].any()
-        if dst == "paper":
-            assert not hidden[ei[1]].any()
-    assert edges["paper", "PA", "author"].size(1) == int((~hidden).sum())
-
-
-def test_feature_preprocessing_values():
-    x = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
-    row = preprocess_features(x.to_sparse(), "row")
-    assert row.is_sparse
-    assert torch.allclose(row.to_dense(), torch.tensor([[0.5, 0.5, 0], [0, 1.0, 0], [0, 0, 0]]))
-    tfidf = preprocess_features(x, "tfidf")  # dense in, dense out
-    idf = torch.log(torch.tensor([4 / 2, 4 / 3])) + 1  # smooth idf: log((1 + n) / (1 + df)) + 1
-    first = idf / idf.norm()
-    assert torch.allclose(tfidf[0, :2], first)
-    assert torch.allclose(tfidf[1], torch.tensor([0, 1.0, 0]))
-    assert preprocess_features(x, "raw") is x
 
 
 def test_plot_is_written(tmp_path):

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from gnnagg.models.latte import (LATTE, chain_relations, compose_adjacency, compose_relations,
+from gnnagg.models.latte import LATTE
+from gnnagg.nn.relations import (chain_relations, compose_adjacency, compose_relations,
                                  relation_parts)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
