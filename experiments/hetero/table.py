@@ -22,6 +22,8 @@ from gnnagg.utils import fmt, format_table
 RESULTS = Path(__file__).with_name("results")
 ORDER = ["LATTE-1", "LATTE-2", "LATTE-3", "HAN", "HGT", "RGCN", "HeteroConv-SAGE"]
 DATASETS = ["ACM", "DBLP", "IMDB"]
+#: The data sets of the ablation (LATTE-2 variants on the validation split).
+ABLATION_DATASETS = ("ACM", "DBLP")
 NAMES = {"latte": "LATTE", "han": "HAN", "hgt": "HGT", "rgcn": "RGCN", "sage": "HeteroConv-SAGE"}
 
 
@@ -86,14 +88,40 @@ def final_table(paths) -> str:
 
 
 def ablation_table(paths) -> str:
+    """One row per file: validation Macro-F1 (what variants are chosen by)
+    and, beside it, test Macro-F1 (reported, never used to choose)."""
     rows = []
     for path in paths:
         found = {dataset: (s, complete) for _, _, dataset, s, complete in cells(path)}
-        rows.append([path.stem] + [
-            "not run" if d not in found else
-            f"{fmt(found[d][0]['val_macro_f1'])} (n={found[d][0]['val_macro_f1']['n']})"
-            + ("" if found[d][1] else " (partial)") for d in DATASETS])
-    return format_table(["variant (validation Macro-F1)"] + DATASETS, rows)
+        row = [path.stem]
+        for d in ABLATION_DATASETS:
+            if d not in found:
+                row += ["not run", "not run"]
+                continue
+            s, complete = found[d]
+            tail = f" (n={s['val_macro_f1']['n']})" + ("" if complete else " (partial)")
+            row += [fmt(s["val_macro_f1"]) + tail, fmt(s["test_macro_f1"])]
+        rows.append(row)
+    header = ["variant"] + [f"{d} {split} Macro-F1" for d in ABLATION_DATASETS
+                            for split in ("validation", "test")]
+    return format_table(header, rows)
+
+
+def attention_plot(paths, out: str) -> str:
+    """LATTE-2's relation attention from the transductive result files (one
+    run per data set may come from different files, e.g. per-data-set
+    settings chosen on validation)."""
+    from gnnagg.experiments.plots import relation_attention
+
+    attention = {}
+    for label, setting, dataset, s, _ in (c for p in paths for c in cells(p)):
+        if label == "LATTE-2" and setting == "transductive" and "attention" in s:
+            attention[dataset] = s["attention"]
+    if not attention:
+        raise SystemExit("no transductive LATTE-2 result with attention in the given files")
+    order = [d for d in DATASETS if d in attention]
+    return relation_attention({d: attention[d] for d in order}, out,
+                              title="LATTE-2: mean relation attention of the target nodes")
 
 
 def main(argv=None) -> int:
@@ -103,11 +131,16 @@ def main(argv=None) -> int:
                         help="result files (default: results/*.json)")
     parser.add_argument("--ablation", action="store_true",
                         help="one row per file: the validation Macro-F1 per data set")
+    parser.add_argument("--attention", metavar="FILE.png",
+                        help="also draw LATTE-2's (transductive) mean relation attention, one "
+                             "panel per data set, from the given files")
     args = parser.parse_args(argv)
     paths = args.files or sorted(RESULTS.glob("*.json"))
     if not paths:
         print(f"no result files in {RESULTS}", file=sys.stderr)
         return 1
+    if args.attention:
+        print("wrote", attention_plot(paths, args.attention))
     print(ablation_table(paths) if args.ablation else final_table(paths))
     return 0
 

@@ -165,7 +165,32 @@ def test_results_table_assembles_files(tmp_path):
     assert "(n=2)" in out and "IMDB" not in out.splitlines()[0]
     ablation = subprocess.run([sys.executable, str(script), "--ablation", *files],
                               capture_output=True, text=True, check=True).stdout
-    assert "latte0" in ablation and "not run" in ablation  # IMDB column
+    row = next(line for line in ablation.splitlines() if line.startswith("| latte0"))
+    summary = json.loads(Path(files[0]).read_text())["summary"]["DBLP"]
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    # DBLP validation, then test Macro-F1 (mean +- std over the 2 seeds)
+    assert cells[3].startswith("{:.2f} +- {:.2f} (n=2)".format(
+        100 * summary["val_macro_f1"]["mean"], 100 * summary["val_macro_f1"]["std"]))
+    assert cells[4] == "{:.2f} +- {:.2f}".format(
+        100 * summary["test_macro_f1"]["mean"], 100 * summary["test_macro_f1"]["std"])
+
+
+def test_attention_plot_draws_one_panel_per_data_set(tmp_path):
+    from pathlib import Path
+
+    script = Path(__file__).parents[2] / "experiments" / "hetero" / "table.py"
+    files = []
+    for dataset in ("ACM", "DBLP"):  # settings chosen per data set: one file each
+        files.append(str(tmp_path / f"latte-2-{dataset}.json"))
+        assert cli.main(["run", "hetero", "--epochs", "1", "--seeds", "1", "--hidden", "8",
+                         "--dataset", dataset, "--out", files[-1]]) == 0
+    png = tmp_path / "attention.png"
+    out = subprocess.run([sys.executable, str(script), "--attention", str(png), *files],
+                         capture_output=True, text=True, check=True).stdout
+    assert f"wrote {png}" in out and png.stat().st_size > 0
+    refused = subprocess.run([sys.executable, str(script), "--attention", str(png), files[0]
+                              .replace("latte-2-ACM", "missing")], capture_output=True, text=True)
+    assert refused.returncode != 0
 
 
 def test_help_does_not_import_torch():
