@@ -23,16 +23,20 @@ def check_src(src: Tensor, name: str = "src") -> None:
         raise TypeError(f"'{name}' must be a torch.Tensor (got {type(src).__name__})")
 
 
-def check_index(index: Tensor, num_elements: int, dim_size: Optional[int] = None,
-                name: str = "index") -> Tensor:
-    """Validate a COO ``index``: 1-D, integer, as long as the reduced
-    dimension, non-negative and below ``dim_size``. Returns it as int64."""
+def _check_integer_vector(index: Tensor, name: str) -> None:
     if not isinstance(index, Tensor):
         raise TypeError(f"'{name}' must be a torch.Tensor (got {type(index).__name__})")
     if index.dtype not in _INT_DTYPES:
         raise TypeError(f"'{name}' must have an integer dtype (got {index.dtype})")
     if index.dim() != 1:
         raise ValueError(f"'{name}' must be one-dimensional (got shape {tuple(index.shape)})")
+
+
+def check_index(index: Tensor, num_elements: int, dim_size: Optional[int] = None,
+                name: str = "index") -> Tensor:
+    """Validate a COO ``index``: 1-D, integer, as long as the reduced
+    dimension, non-negative and below ``dim_size``. Returns it as int64."""
+    _check_integer_vector(index, name)
     if index.numel() != num_elements:
         raise ValueError(f"'{name}' has {index.numel()} entries but the reduced "
                          f"dimension of the source has {num_elements}")
@@ -72,12 +76,7 @@ def check_index_matches_ptr(index: Tensor, ptr: Tensor, name: str = "index") -> 
     or the caller would silently reduce by one of two different segmentations.
     One comparison (a single device sync) replaces the range checks, which
     equality implies. Returns ``index`` as int64."""
-    if not isinstance(index, Tensor):
-        raise TypeError(f"'{name}' must be a torch.Tensor (got {type(index).__name__})")
-    if index.dtype not in _INT_DTYPES:
-        raise TypeError(f"'{name}' must have an integer dtype (got {index.dtype})")
-    if index.dim() != 1:
-        raise ValueError(f"'{name}' must be one-dimensional (got shape {tuple(index.shape)})")
+    _check_integer_vector(index, name)
     num_elements = int(ptr[-1])
     if index.numel() != num_elements:
         raise ValueError(f"'{name}' has {index.numel()} entries but 'ptr' describes "
