@@ -170,3 +170,24 @@ def test_bad_options_fail_before_training(tmp_path, capsys):
 def test_quick_and_full_budgets_fixed():
     assert set(BUDGETS) == {"quick", "full"}
     assert BUDGETS["full"]["set"]["test_size"] == 512
+
+
+def test_input_projection_narrows_what_every_aggregator_sees():
+    data = tiny_graph(0, features=8)
+    seen = []
+
+    class Recording(torch.nn.Module):  # a sum that records the message width
+        def forward(self, x, index=None, ptr=None, dim_size=None, dim=-2):
+            seen.append(x.size(-1))
+            return torch.zeros(dim_size, x.size(-1)).index_add_(0, index, x)
+
+    task = NodeTask(dataset=data, model="gin", name="p", hidden=6, input_projection=3)
+    model = task.build("sum")
+    for conv in model.model.convs:
+        conv.aggr_module = Recording()
+    out = model(data.x, data.edge_index)
+    assert out.shape == (30, 3) and seen[0] == 3  # GIN's first layer aggregates its input
+    assert model.lin.in_features == 8 and model.lin.out_features == 3
+    plain = NodeTask(dataset=data, model="gin", name="p", hidden=6).build("sum")
+    assert plain.convs[0].nn[0].in_features == 8  # no projection unless asked
+    assert BUDGETS["quick"]["node"]["input_projection"] == 32
