@@ -115,8 +115,12 @@ class SweepResult:
                 }
             order = sorted(rows, key=lambda a: rows[a]["test"]["mean"],
                            reverse=self.higher[task])
-            for rank, aggr in enumerate(order, start=1):
-                rows[aggr]["rank"] = rank
+            # Equal means share the best of their ranks ("competition"
+            # ranking), so a tie never reads as a win by list order.
+            for position, aggr in enumerate(order, start=1):
+                mean = rows[aggr]["test"]["mean"]
+                tied = [a for a in order[:position - 1] if rows[a]["test"]["mean"] == mean]
+                rows[aggr]["rank"] = rows[tied[0]]["rank"] if tied else position
             out[task] = rows
         return out
 
@@ -143,7 +147,9 @@ class SweepResult:
                 digits = 1 if scale == 100 else 3
                 m, sd = r["test"]["mean"] * scale, r["test"]["std"] * scale
                 value = f"{m:.{digits}f} ± {sd:.{digits}f}"
-                row.append(f"**{value}** (1)" if r["rank"] == 1 else f"{value} ({r['rank']})")
+                tie = sum(1 for x in s[task].values() if x["rank"] == r["rank"]) > 1
+                rank = f"{r['rank']}=" if tie else f"{r['rank']}"
+                row.append(f"**{value}** ({rank})" if r["rank"] == 1 else f"{value} ({rank})")
                 ranks.append(r["rank"])
             row.append(f"{sum(ranks) / len(ranks):.1f}" if ranks else "-")
             rows.append(row)

@@ -191,3 +191,20 @@ def test_input_projection_narrows_what_every_aggregator_sees():
     plain = NodeTask(dataset=data, model="gin", name="p", hidden=6).build("sum")
     assert plain.convs[0].nn[0].in_features == 8  # no projection unless asked
     assert BUDGETS["quick"]["node"]["input_projection"] == 32
+
+
+def test_ties_share_a_rank():
+    def cell(aggr, test):
+        return dict(task="t", aggr=aggr, seed=0, metric="acc", test=test, val=test,
+                    best_epoch=1, epochs=1, seconds_per_epoch=0.1, peak_memory_mb=1.0,
+                    parameters=10, curve=[])
+    result = SweepResult(cells=[cell("a", 0.5), cell("b", 0.7), cell("c", 0.5), cell("d", 0.2)],
+                         tasks=["t"], aggrs=["a", "b", "c", "d"], higher={"t": True},
+                         metrics={"t": "acc"})
+    ranks = {a: r["rank"] for a, r in result.summary()["t"].items()}
+    assert ranks == {"b": 1, "a": 2, "c": 2, "d": 4}
+    metric_table = result.markdown().split("Cost per cell")[0]
+    rows = {line.split("|")[1].strip(): line for line in metric_table.splitlines()
+            if line.startswith("| ") and not line.startswith("| aggregator")}
+    assert "50.0 ± 0.0 (2=)" in rows["a"] and "**70.0 ± 0.0** (1)" in rows["b"]
+    assert "20.0 ± 0.0 (4)" in rows["d"]
