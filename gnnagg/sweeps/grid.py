@@ -113,14 +113,12 @@ class SweepResult:
                     "peak_memory_mb": max(c["peak_memory_mb"] for c in cs),
                     "parameters": cs[0]["parameters"],
                 }
-            order = sorted(rows, key=lambda a: rows[a]["test"]["mean"],
-                           reverse=self.higher[task])
-            # Equal means share the best of their ranks ("competition"
-            # ranking), so a tie never reads as a win by list order.
-            for position, aggr in enumerate(order, start=1):
-                mean = rows[aggr]["test"]["mean"]
-                tied = [a for a in order[:position - 1] if rows[a]["test"]["mean"] == mean]
-                rows[aggr]["rank"] = rows[tied[0]]["rank"] if tied else position
+            # Competition ranking: 1 + the number of strictly better means, so
+            # equal means share a rank and a tie never reads as a win by order.
+            means = {a: r["test"]["mean"] for a, r in rows.items()}
+            sign = 1 if self.higher[task] else -1
+            for aggr, mean in means.items():
+                rows[aggr]["rank"] = 1 + sum(sign * (m - mean) > 0 for m in means.values())
             out[task] = rows
         return out
 
