@@ -50,7 +50,8 @@ def test_dry_check_runs_every_part_and_writes_one_json(tmp_path, monkeypatch):
     assert [r["chunk"] for r in rows] == [8, 32] and rows[0]["edges"] == rows[1]["edges"] > 0
 
     ogb = parts["ogb"]
-    if importlib.util.find_spec("ogb") is None or not os.environ.get("GNNAGG_DATA"):
+    data = os.environ.get("GNNAGG_DATA")
+    if importlib.util.find_spec("ogb") is None or not data or not os.path.isdir(data):
         assert ogb["status"] in ("skipped", "failed")
     else:
         assert ogb["dataset"] == "ogbg-molesol" and ogb["status"] == "ok", ogb
