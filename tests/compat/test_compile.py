@@ -3,7 +3,6 @@ gnnagg's aggregators in SAGEConv. PyG compiles with inductor; ``aot_eager``
 checks the same tracing without generating kernels (much faster here)."""
 import random
 
-import pytest
 import torch
 
 from torch_geometric.nn import SAGEConv

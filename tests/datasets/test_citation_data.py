@@ -10,8 +10,7 @@ from gnnagg.datasets import ChecksumError, CorruptDataError, MissingDataError, i
 from gnnagg.datasets.citation import (dataset_key, largest_connected_component, load_citation,
                                       random_split, row_normalize)
 
-needs_data = pytest.mark.skipif(not os.environ.get("GNNAGG_DATA"),
-                                reason="GNNAGG_DATA is not set (offline data folder)")
+needs_data = pytest.mark.data("planetoid")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,7 @@ def test_cora_public_split_from_offline_folder(cache):
     assert (cache / "planetoid" / "Cora" / "raw" / "ind.cora.graph").is_file()
 
 
-@needs_data
+@pytest.mark.data("gnn-benchmark")
 def test_gnn_benchmark_set_from_offline_folder(cache):
     # Coauthor CS takes the same path (gnn-benchmark/<Name>/raw/<file>.npz)
     # but densifies 18333 x 6805 features: too slow for the unit tests.

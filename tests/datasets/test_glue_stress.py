@@ -1,5 +1,3 @@
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,10 +154,8 @@ def test_subsample_is_deterministic(tiny_glue):
     assert len(one) == 1 and one.text_a == sst.subsample(1, seed=3).text_a
 
 
-@pytest.mark.skipif(not os.environ.get("GNNAGG_DATA"), reason="GNNAGG_DATA is not set")
+@pytest.mark.data("glue")
 def test_offline_glue_row_counts():
-    if not (Path(os.environ["GNNAGG_DATA"].split(os.pathsep)[0]) / "glue" / "RTE").is_dir():
-        pytest.skip("no glue/ folder in GNNAGG_DATA")
     sizes = {t: (len(load_glue(t, "train")), len(load_glue(t, "dev"))) for t in ("sst2", "cola", "rte")}
     assert sizes == {"sst2": (67349, 872), "cola": (8551, 1043), "rte": (2490, 277)}
 

@@ -1,7 +1,6 @@
 """The GTN loaders on the real archives (via GNNAGG_DATA), and the checksum
 refusal on a forged one."""
 import io
-import os
 import pickle
 import zipfile
 
@@ -11,8 +10,7 @@ import torch
 from gnnagg.datasets import MissingDataError
 from gnnagg.datasets.gtn import GTN_DATASETS, ChecksumError, _ArrayUnpickler, load_gtn
 
-needs_data = pytest.mark.skipif(not os.environ.get("GNNAGG_DATA"),
-                                reason="GNNAGG_DATA is not set (the GTN zips live there)")
+needs_data = pytest.mark.data("gtn")  # the GTN zips
 
 EXPECTED = {
     "ACM": ({"paper": 3025, "author": 5912, "subject": 57}, "paper", 3, (600, 300, 2125),

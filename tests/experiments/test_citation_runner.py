@@ -1,7 +1,6 @@
 import argparse
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ from torch_geometric.data import Data
 
 from gnnagg import cli
 from gnnagg.experiments import citation, node_runs
-from gnnagg.experiments.citation import MODELS, CitationConfig, config_for, run
+from gnnagg.experiments.citation import MODELS, config_for, run
 from gnnagg.experiments.oversmoothing import analysis, smoothness
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -256,7 +255,7 @@ def test_smoothness_metric():
         smoothness(torch.ones(1, 3))
 
 
-@pytest.mark.skipif(not os.environ.get("GNNAGG_DATA"), reason="GNNAGG_DATA is not set")
+@pytest.mark.data("planetoid")
 def test_cora_through_the_command_line(tmp_path):
     out = tmp_path / "cora.json"
     assert cli.main(["run", "citation", "--model", "gcn", "--dataset", "Cora", "--runs", "1",

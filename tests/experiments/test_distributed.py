@@ -1,4 +1,3 @@
-import os
 
 import pytest
 import torch
@@ -33,8 +32,7 @@ def test_check_device_and_launcher(monkeypatch):
     assert not D.under_launcher()
 
 
-@pytest.mark.skipif(not os.environ.get("GNNAGG_DATA"),
-                    reason="GNNAGG_DATA is not set (needs the offline OGB copies)")
+@pytest.mark.data("ogb")
 def test_two_gloo_processes_agree_with_one(tmp_path, monkeypatch):
     """2 processes on 127.0.0.1 through the runner (the one slow test: it
     spawns): identical parameters on both ranks, and the gathered test

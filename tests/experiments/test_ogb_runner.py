@@ -1,5 +1,4 @@
 import json
-import os
 import subprocess
 import sys
 
@@ -9,9 +8,8 @@ import torch
 from gnnagg.cli import main as cli
 from gnnagg.datasets.store import MissingDataError
 
-pytestmark = [pytest.mark.skipif(not os.environ.get("GNNAGG_DATA"),
-                                 reason="GNNAGG_DATA is not set (needs the offline OGB copies)"),
-              pytest.mark.usefixtures("one_thread")]
+pytestmark = pytest.mark.usefixtures("one_thread")
+needs_ogb = pytest.mark.data("ogb")  # the offline OGB copies
 
 TINY = ["--model", "gin", "--batch-size", "8", "--num-layers", "2", "--hidden-channels", "16",
         "--subset", "24"]
@@ -50,6 +48,7 @@ def strip(curve):
     return [{k: v for k, v in row.items() if not k.endswith("seconds")} for row in curve]
 
 
+@needs_ogb
 @pytest.mark.parametrize("dataset, metric, table", [("ogbg-molesol", "rmse", "RMSE"),
                                                     ("ogbg-molhiv", "rocauc", "ROC-AUC (%)")])
 def test_reported_metric_is_the_curve_at_the_selected_epoch(molesol, tmp_path, monkeypatch,
@@ -80,6 +79,7 @@ def test_reported_metric_is_the_curve_at_the_selected_epoch(molesol, tmp_path, m
     assert result["table"] in capsys.readouterr().out
 
 
+@needs_ogb
 def test_interrupted_experiment_resumes_to_the_same_numbers(molesol, tmp_path,
                                                             sigint_at_epoch):
     argv = ["run", "ogb", "--dataset", "ogbg-molesol", *TINY, "--aggr", "lcm", "--runs", "2",
@@ -104,6 +104,7 @@ def test_interrupted_experiment_resumes_to_the_same_numbers(molesol, tmp_path,
     assert not (tmp_path / ".b.json.checkpoints").exists()
 
 
+@needs_ogb
 def test_rerun_adds_seeds_and_refuses_other_options(molesol, tmp_path, capsys):
     from gnnagg.train import engine
 
@@ -219,6 +220,7 @@ def test_node_task_on_a_stand_in_with_amp_and_resumption(tmp_path, monkeypatch,
     assert not (ckpt / "seed=1.pt").exists()
 
 
+@needs_ogb
 def test_fast_loader_equals_pyg_loader(molesol):
     from torch_geometric.loader import DataLoader
 

@@ -8,7 +8,7 @@ from torch_geometric.data import Data
 import gnnagg
 from gnnagg.cli import main as cli_main
 from gnnagg.experiments.sweep import BUDGETS, DEFAULT_BENCHMARKS, build_tasks, parse_aggr
-from gnnagg.sweeps import NodeTask, SetTask, SweepResult, run_grid
+from gnnagg.sweeps import NodeTask, SweepResult, run_grid
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -139,6 +139,7 @@ def test_interrupted_sweep_resumes_without_redoing_cells(tmp_path, monkeypatch, 
     assert (out / "sweep.md").read_text().count("tiny-") >= 2 and (out / "sweep.png").exists()
 
 
+@pytest.mark.data("planetoid", "ogb", "gtn")
 def test_quick_preset_grid_on_tiny_sizes(tmp_path):
     tasks = build_tasks(list(DEFAULT_BENCHMARKS), "quick", 16)
     kinds = [type(t).__name__ for t in tasks]
