@@ -18,15 +18,6 @@ def pytest_configure(config):
         "(GNNAGG_DATA); skipped where they are missing, except under CI=true")
 
 
-def offline_data_root():
-    """The first folder of ``GNNAGG_DATA`` (``None`` when unset)."""
-    import os
-    from pathlib import Path
-
-    value = os.environ.get("GNNAGG_DATA")
-    return Path(value.split(os.pathsep)[0]) if value else None
-
-
 def pytest_runtest_setup(item):
     """``@pytest.mark.data("ogb", "planetoid")``: a fresh machine without the
     offline copies skips these tests and says where it looked; CI, which has
@@ -34,12 +25,13 @@ def pytest_runtest_setup(item):
     passing unnoticed."""
     import os
 
+    from gnnagg.datasets import store
+
     for mark in item.iter_markers("data"):
-        root = offline_data_root()
-        missing = [f for f in mark.args if root is None or not (root / f).is_dir()]
+        missing = [f for f in mark.args if store.find(f) is None]
         if missing and os.environ.get("CI", "").lower() not in ("1", "true"):
-            where = f"in {root}" if root else "(GNNAGG_DATA is not set)"
-            pytest.skip(f"offline data {', '.join(missing)} not found {where}")
+            looked = ", ".join(p for f in missing for p in store.places_looked(f))
+            pytest.skip(f"offline data {', '.join(missing)} not found (looked in {looked})")
 
 
 #: Every device the op and aggregator tests run on: the CPU always, CUDA
