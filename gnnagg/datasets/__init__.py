@@ -25,6 +25,7 @@ _EXPORTS = {
     "StressSplit": "stress",
     # transforms
     "preprocess_features": "transforms", "inductive_edges": "transforms",
+    "sample_neighbors": "transforms",
     "FEATURE_TRANSFORMS": "transforms",
     # synthetic multisets
     "generate_sets": "synthetic", "SyntheticSetDataset": "synthetic", "SetBatch": "synthetic",

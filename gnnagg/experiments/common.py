@@ -85,11 +85,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: Type[C],
 def config_from_args(config: C, args: argparse.Namespace) -> C:
     """A copy of ``config`` with every option the user gave applied."""
     changes = {}
+    hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
         value = getattr(args, f.name, None)
         if value is not None:
-            current = getattr(config, f.name)
-            changes[f.name] = tuple(value) if isinstance(current, tuple) else value
+            tp = hints[f.name]
+            is_tuple = tuple in (typing.get_origin(tp), *map(typing.get_origin, typing.get_args(tp)))
+            changes[f.name] = tuple(value) if isinstance(value, list) and is_tuple else value
     return dataclasses.replace(config, **changes)
 
 

@@ -73,6 +73,10 @@ class HeteroConfig:
     proximity: float = option(0.0, "LATTE: weight of the proximity loss")
     negatives: int = option(2, "LATTE: proximity loss negatives per edge")
     cumulative: bool = option(False, "LATTE: layer t also uses relations of lower order")
+    num_neighbors: Optional[Tuple[int, ...]] = option(
+        None, "train on a neighbourhood of the training nodes sampled anew every epoch, with "
+              "these fan-outs per hop over all relations (authors: 25 20; -1: all); "
+              "evaluation sees the whole graph (default: full graph)")
     plot: Optional[str] = option(None, "LATTE: draw the mean relation attention to FILE.png")
 
 
@@ -99,6 +103,10 @@ def validate(config: HeteroConfig) -> None:
                    allow_zero=("seed", "patience", "weight_decay", "proximity", "negatives"))
     check_fraction(config, "dropout", "attn_dropout", "layer_dropout")
     check_choice("monitor", config.monitor, ("val_loss", "val_macro_f1"))
+    if config.num_neighbors is not None and (
+            not config.num_neighbors or any(k < 1 and k != -1 for k in config.num_neighbors)):
+        raise ValueError(f"--num-neighbors takes one fan-out per hop, each positive or -1 "
+                         f"(all); got {' '.join(map(str, config.num_neighbors)) or 'none'}")
     if config.edge_threshold is not None and not 0.0 <= config.edge_threshold <= 1.0:
         raise ValueError(f"--edge-threshold must be in [0, 1] (got {config.edge_threshold})")
     if config.model in ("latte", "han", "hgt") and config.hidden % config.heads:
@@ -165,7 +173,7 @@ def run_seed(data, config: HeteroConfig, seed: int, checkpoint=None) -> Dict[str
     the mean relation attention of the target nodes."""
     import torch
 
-    from ..datasets.transforms import inductive_edges
+    from ..datasets.transforms import inductive_edges, sample_neighbors
     from ..train import Patience, fit
     from ..train.tasks import node_classification
 
@@ -177,6 +185,11 @@ def run_seed(data, config: HeteroConfig, seed: int, checkpoint=None) -> Dict[str
     if config.inductive:
         graphs = (inductive_edges(data, target, masks[1] | masks[2]),
                   inductive_edges(data, target, masks[2]), full)
+    if config.num_neighbors:  # the authors' mini-batch: every training node, sampled edges
+        train_graph, sizes = graphs[0], {t: v.size(0) for t, v in x.items()}
+        seeds = {target: masks[0].nonzero().view(-1)}
+        graphs = (lambda: sample_neighbors(train_graph, sizes, seeds, config.num_neighbors),
+                  *graphs[1:])
     model = build_model(config, {t: v.size(1) for t, v in x.items()}, data.num_classes,
                         data.metadata(), target)
     exempt = [not config.decay_biases and (n.endswith("bias") or "sharpening" in n)

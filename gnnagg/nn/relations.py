@@ -120,7 +120,9 @@ def sort_by_target(edge_index: Tensor, weight: Optional[Tensor]) -> Tuple[Tensor
 
 class GraphCache(dict):
     """What a model computes once per graph (composed relations, meta-path
-    edges), for the last ``size`` graphs it saw. A graph is known by the
+    edges), for the ``size`` graphs it used last (a graph sampled anew at
+    every training step does not push out the evaluation graph, which is
+    used at every epoch). A graph is known by the
     identity (storage and size) of its edge tensors; the entry holds those
     tensors, so that their memory, and with it the key, is not reused.
 
@@ -137,7 +139,9 @@ class GraphCache(dict):
         the first lookup of the graph's ``relations`` (and ``extra_key``)."""
         key = tuple((r, edge_index_dict[r].data_ptr(), edge_index_dict[r].size(1))
                     for r in relations) + tuple(extra_key)
-        if key not in self:
+        if key in self:
+            self[key] = self.pop(key)  # now the most recently used
+        else:
             if len(self) >= self.size:
                 self.pop(next(iter(self)))
             self[key] = (tuple(edge_index_dict[r] for r in relations), *compute())

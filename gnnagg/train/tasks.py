@@ -60,7 +60,10 @@ def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = N
             heterogeneous graph's ``edge_index_dict``) that each split's
             nodes are predicted on, for an inductive protocol in which
             training does not see the validation and test nodes. A test
-            graph that is the validation graph is not predicted twice.
+            graph that is the validation graph is not predicted twice. The
+            training graph may be a function of no arguments that returns
+            one, called at every training step (e.g. a sampled
+            neighbourhood, :func:`gnnagg.datasets.sample_neighbors`).
             (default: ``data.edge_index`` for all three)
     """
     train, val, test = masks if masks is not None else (
@@ -72,7 +75,7 @@ def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = N
     call = forward or (lambda model, feats, ei: model(feats, ei))
 
     def loss_fn(model, _batch):
-        out = call(model, x, train_graph)
+        out = call(model, x, train_graph() if callable(train_graph) else train_graph)
         out, extra = out if isinstance(out, tuple) else (out, None)
         value = loss(out[train], y[train])
         return value if extra is None else value + extra

@@ -72,6 +72,7 @@ def test_reported_scores_are_the_curve_at_the_selected_epoch(model):
     dict(features="row", edge_weight="message", layer_pooling="max", input_projection=False),
     dict(edge_weight="none", cumulative=True, inductive=True, decay_biases=False, aggr="gru"),
     dict(order=1, heads=1, layer_pooling="last", init="torch"),
+    dict(num_neighbors=(2, -1), inductive=True),
 ])
 def test_latte_options_run(options):
     result = run(small(**options))
@@ -82,6 +83,26 @@ def test_latte_options_run(options):
     for means in layers.values():
         assert sum(means.values()) == pytest.approx(1.0)
         assert list(means)[-1] == "self"
+
+
+def test_sampled_training_draws_around_the_training_nodes_every_epoch(monkeypatch):
+    import gnnagg.datasets.transforms as transforms
+
+    calls, real = [], transforms.sample_neighbors
+
+    def spy(edges, sizes, seeds, fanouts, generator=None):
+        calls.append((edges, seeds, tuple(fanouts)))
+        return real(edges, sizes, seeds, fanouts, generator)
+
+    monkeypatch.setattr(transforms, "sample_neighbors", spy)
+    data = tiny_graph()
+    record = run(small(model="sage", num_neighbors=(3, 2), inductive=True))["finished_runs"]
+    assert len(calls) == record["ACM/seed0"]["epochs"] == 3  # one draw per epoch (full batch)
+    train, hidden = data["paper"].train_mask, data["paper"].val_mask | data["paper"].test_mask
+    for edges, seeds, fanouts in calls:
+        assert fanouts == (3, 2) and torch.equal(seeds["paper"], train.nonzero().view(-1))
+        # drawn from the inductive training graph: no validation or test paper
+        assert not hidden[edges["author", "AP", "paper"][1]].any()
 
 
 def test_plot_is_written(tmp_path):
@@ -129,6 +150,7 @@ def test_changed_options_are_refused(tmp_path, capsys):
     (["--aggr", "nonsense"], "unknown aggregator"),
     (["--features", "binary"], "--features"),
     (["--model", "gat"], "--model"),
+    (["--num-neighbors", "25", "0"], "--num-neighbors"),
 ])
 def test_bad_options_fail_before_any_data(argv, message, capsys, tiny_data):
     assert cli.main(["run", "hetero", *argv]) == 2

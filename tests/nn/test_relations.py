@@ -1,5 +1,5 @@
-"""``GraphCache``: one entry per graph (by its edge tensors), the oldest
-evicted first. (Relation composition is tested with LATTE, in
+"""``GraphCache``: one entry per graph (by its edge tensors), the least
+recently used evicted first. (Relation composition is tested with LATTE, in
 tests/models/test_latte_model.py.)"""
 import torch
 
@@ -24,6 +24,17 @@ def test_graph_cache_computes_once_per_graph_and_evicts_the_oldest():
     assert entry[0][0] is g1[R] and entry[1:] == (2, "second result")  # holds the tensors
     cache.lookup(g3, [R], compute(4))
     assert calls == [1, 2, 3, 4]
+
+
+def test_graph_cache_keeps_the_graph_used_every_epoch():
+    """A training graph sampled anew at every step must not push out the
+    evaluation graph, looked up once per epoch."""
+    cache, calls = GraphCache(size=2), []
+    full = {R: torch.tensor([[0, 1], [1, 0]])}
+    for step in range(4):
+        cache.lookup({R: torch.tensor([[0], [1]])}, [R], lambda: (calls.append(step),))
+        cache.lookup(full, [R], lambda: (calls.append("full"),))
+    assert calls == [0, "full", 1, 2, 3]  # the full graph was composed once
 
 
 def test_adjacency_and_sort_by_target():

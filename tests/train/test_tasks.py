@@ -77,6 +77,18 @@ def test_each_split_is_predicted_on_its_graph():
     assert model.seen == [val_g]
 
 
+def test_a_callable_training_graph_is_drawn_at_every_step():
+    """A sampled training graph: drawn anew at each step, never in evaluation."""
+    draws = iter(["sample 1", "sample 2"])
+    model = Fixed()
+    loss_fn, evaluate = node_classification(data(), MASKS,
+                                            graphs=(lambda: next(draws), "val g", "test g"))
+    loss_fn(model, None)
+    scores_of(evaluate, model)
+    loss_fn(model, None)
+    assert model.seen == ["sample 1", "val g", "test g", "sample 2"]
+
+
 def test_auxiliary_loss_is_added_in_training_only_and_labels_can_be_given():
     model = Fixed()
 
