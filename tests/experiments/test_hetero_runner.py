@@ -114,7 +114,7 @@ def test_plot_is_written(tmp_path):
 
 def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, sigint_at_epoch, tiny_data):
     argv = ["run", "hetero", "--epochs", "3", "--seeds", "2", "--hidden", "8", "--patience", "0",
-            "--proximity", "0.5"]
+            "--proximity", "0.5", "--num-neighbors", "2", "1"]  # both draw random numbers
     reference = tmp_path / "reference.json"
     assert cli.main(argv + ["--out", str(reference)]) == 0
     out = tmp_path / "r.json"
