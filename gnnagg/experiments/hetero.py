@@ -77,6 +77,9 @@ class HeteroConfig:
         None, "train on a neighbourhood of the training nodes sampled anew every epoch, with "
               "these fan-outs per hop over all relations (authors: 25 20; -1: all); "
               "evaluation sees the whole graph (default: full graph)")
+    sampled_evaluation: bool = option(False, "with --num-neighbors: predict the validation and "
+                                             "test nodes on neighbourhoods sampled around them "
+                                             "at every evaluation (the authors' protocol)")
     plot: Optional[str] = option(None, "LATTE: draw the mean relation attention to FILE.png")
 
 
@@ -107,6 +110,8 @@ def validate(config: HeteroConfig) -> None:
             not config.num_neighbors or any(k < 1 and k != -1 for k in config.num_neighbors)):
         raise ValueError(f"--num-neighbors takes one fan-out per hop, each positive or -1 "
                          f"(all); got {' '.join(map(str, config.num_neighbors)) or 'none'}")
+    if config.sampled_evaluation and not config.num_neighbors:
+        raise ValueError("--sampled-evaluation needs --num-neighbors (the fan-outs to sample with)")
     if config.edge_threshold is not None and not 0.0 <= config.edge_threshold <= 1.0:
         raise ValueError(f"--edge-threshold must be in [0, 1] (got {config.edge_threshold})")
     if config.model in ("latte", "han", "hgt") and config.hidden % config.heads:
@@ -185,11 +190,16 @@ def run_seed(data, config: HeteroConfig, seed: int, checkpoint=None) -> Dict[str
     if config.inductive:
         graphs = (inductive_edges(data, target, masks[1] | masks[2]),
                   inductive_edges(data, target, masks[2]), full)
-    if config.num_neighbors:  # the authors' mini-batch: every training node, sampled edges
-        train_graph, sizes = graphs[0], {t: v.size(0) for t, v in x.items()}
-        seeds = {target: masks[0].nonzero().view(-1)}
-        graphs = (lambda: sample_neighbors(train_graph, sizes, seeds, config.num_neighbors),
-                  *graphs[1:])
+    if config.num_neighbors:  # the authors' mini-batches: every training node, sampled edges
+        sizes = {t: v.size(0) for t, v in x.items()}
+
+        def sampler(graph, mask):
+            seeds = {target: mask.nonzero().view(-1)}
+            return lambda: sample_neighbors(graph, sizes, seeds, config.num_neighbors)
+
+        graphs = (sampler(graphs[0], masks[0]),
+                  *((sampler(g, m) for g, m in zip(graphs[1:], masks[1:]))
+                    if config.sampled_evaluation else graphs[1:]))
     model = build_model(config, {t: v.size(1) for t, v in x.items()}, data.num_classes,
                         data.metadata(), target)
     exempt = [not config.decay_biases and (n.endswith("bias") or "sharpening" in n)

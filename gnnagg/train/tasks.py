@@ -60,10 +60,10 @@ def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = N
             heterogeneous graph's ``edge_index_dict``) that each split's
             nodes are predicted on, for an inductive protocol in which
             training does not see the validation and test nodes. A test
-            graph that is the validation graph is not predicted twice. The
-            training graph may be a function of no arguments that returns
-            one, called at every training step (e.g. a sampled
-            neighbourhood, :func:`gnnagg.datasets.sample_neighbors`).
+            graph that is the validation graph is not predicted twice. Each
+            may be a function of no arguments that returns one (e.g. a
+            sampled neighbourhood, :func:`gnnagg.datasets.sample_neighbors`),
+            called at every training step or evaluation.
             (default: ``data.edge_index`` for all three)
     """
     train, val, test = masks if masks is not None else (
@@ -81,7 +81,7 @@ def node_classification(data, masks: Optional[Tuple[Tensor, Tensor, Tensor]] = N
         return value if extra is None else value + extra
 
     def scores(model, graph) -> Tensor:
-        out = call(model, x_eval, graph)
+        out = call(model, x_eval, graph() if callable(graph) else graph)
         return (out[0] if isinstance(out, tuple) else out).float()
 
     def evaluate(model) -> Dict[str, float]:

@@ -103,6 +103,14 @@ def test_sampled_training_draws_around_the_training_nodes_every_epoch(monkeypatc
         assert fanouts == (3, 2) and torch.equal(seeds["paper"], train.nonzero().view(-1))
         # drawn from the inductive training graph: no validation or test paper
         assert not hidden[edges["author", "AP", "paper"][1]].any()
+    # the authors' protocol: validation and test nodes predicted on their own samples
+    calls.clear()
+    run(small(model="sage", num_neighbors=(3, 2), sampled_evaluation=True))
+    split = {name: data["paper"][f"{name}_mask"].nonzero().view(-1).tolist()
+             for name in ("train", "val", "test")}
+    drawn = [[n for n, idx in split.items() if seeds["paper"].tolist() == idx][0]
+             for _, seeds, _ in calls]
+    assert drawn == ["train", "val", "test"] * 3
 
 
 def test_plot_is_written(tmp_path):
@@ -151,6 +159,7 @@ def test_changed_options_are_refused(tmp_path, capsys):
     (["--features", "binary"], "--features"),
     (["--model", "gat"], "--model"),
     (["--num-neighbors", "25", "0"], "--num-neighbors"),
+    (["--sampled-evaluation"], "needs --num-neighbors"),
 ])
 def test_bad_options_fail_before_any_data(argv, message, capsys, tiny_data):
     assert cli.main(["run", "hetero", *argv]) == 2

@@ -77,8 +77,9 @@ def test_each_split_is_predicted_on_its_graph():
     assert model.seen == [val_g]
 
 
-def test_a_callable_training_graph_is_drawn_at_every_step():
-    """A sampled training graph: drawn anew at each step, never in evaluation."""
+def test_callable_graphs_are_drawn_at_every_step_and_evaluation():
+    """Sampled graphs: the training graph drawn anew at each step, the
+    evaluation graphs at each evaluation, each from its own function."""
     draws = iter(["sample 1", "sample 2"])
     model = Fixed()
     loss_fn, evaluate = node_classification(data(), MASKS,
@@ -87,6 +88,13 @@ def test_a_callable_training_graph_is_drawn_at_every_step():
     scores_of(evaluate, model)
     loss_fn(model, None)
     assert model.seen == ["sample 1", "val g", "test g", "sample 2"]
+    model.seen.clear()
+    evals = iter(["val 1", "test 1", "val 2", "test 2"])
+    draw = lambda: next(evals)  # noqa: E731
+    _, evaluate = node_classification(data(), MASKS, graphs=("train g", draw, lambda: draw()))
+    scores_of(evaluate, model)
+    scores_of(evaluate, model)
+    assert model.seen == ["val 1", "test 1", "val 2", "test 2"]
 
 
 def test_auxiliary_loss_is_added_in_training_only_and_labels_can_be_given():
