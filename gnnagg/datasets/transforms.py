@@ -2,8 +2,8 @@
 weighting, the inductive view of a heterogeneous graph and neighbour
 sampling of one.
 
-Both keep sparse inputs sparse (the GTN sets' features are large, mostly
-zero bag-of-words matrices).
+The first two keep sparse inputs sparse (the GTN sets' features are large,
+mostly zero bag-of-words matrices).
 """
 from __future__ import annotations
 

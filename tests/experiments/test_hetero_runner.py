@@ -196,6 +196,14 @@ def test_results_table_assembles_files(tmp_path):
     assert "(n=2)" in out and "IMDB" not in out.splitlines()[0]
     ablation = subprocess.run([sys.executable, str(script), "--ablation", *files],
                               capture_output=True, text=True, check=True).stdout
+    assert "IMDB" not in ablation  # a column per data set found in the files
+    imdb = str(tmp_path / "imdb.json")
+    assert cli.main(["run", "hetero", "--epochs", "1", "--seeds", "1", "--hidden", "8",
+                     "--dataset", "IMDB", "--out", imdb]) == 0
+    header = subprocess.run([sys.executable, str(script), "--ablation", imdb, files[0]],
+                            capture_output=True, text=True, check=True).stdout.splitlines()[0]
+    assert [c.strip() for c in header.split("|")[2:-1:2]] == [
+        "ACM validation Macro-F1", "DBLP validation Macro-F1", "IMDB validation Macro-F1"]
     row = next(line for line in ablation.splitlines() if line.startswith("| latte0"))
     summary = json.loads(Path(files[0]).read_text())["summary"]["DBLP"]
     cells = [c.strip() for c in row.split("|")[1:-1]]
