@@ -10,8 +10,8 @@ the test Macro- and Micro-F1 (%) at the selected epoch, mean +- std over
 seeds; a second table gives the seconds per run and epochs run. With
 ``--ablation`` each file is one variant (named after the file) and the
 table shows the validation and test Macro-F1 per data set (those found in
-the files). A cell found in two files
-is taken from the one with more seeds (and the other is named).
+the files). A cell found in two files is taken from the one with more seeds
+(and the other is named).
 """
 import argparse
 import json
