@@ -15,7 +15,8 @@ from torch import Tensor
 #: What :func:`preprocess_features` does with the features.
 FEATURE_TRANSFORMS = ("raw", "row", "tfidf")
 
-__all__ = ["FEATURE_TRANSFORMS", "preprocess_features", "inductive_edges", "sample_neighbors"]
+__all__ = ["FEATURE_TRANSFORMS", "preprocess_features", "inductive_edges", "sample_neighbors",
+           "check_num_neighbors"]
 
 
 def preprocess_features(x: Tensor, how: str) -> Tensor:
@@ -56,13 +57,19 @@ def inductive_edges(data: Any, target: str, hidden: Tensor) -> Dict[Tuple[str, s
     return out
 
 
-def _check_sampling(edge_index_dict, num_nodes_dict, seeds, num_neighbors) -> None:
+def check_num_neighbors(num_neighbors: Sequence[int], name: str = "num_neighbors") -> None:
+    """One fan-out per hop, each a positive integer or -1 (all); ``name``
+    is the option named in the error."""
     if not num_neighbors:
-        raise ValueError("num_neighbors is empty: give one fan-out per hop (e.g. [25, 20])")
+        raise ValueError(f"{name} is empty: give one fan-out per hop (e.g. 25 20)")
     for k in num_neighbors:
         if isinstance(k, bool) or not isinstance(k, int) or (k < 1 and k != -1):
-            raise ValueError(f"num_neighbors must be positive integers or -1 (all); "
+            raise ValueError(f"{name} must be positive integers or -1 (all); "
                              f"got {list(num_neighbors)}")
+
+
+def _check_sampling(edge_index_dict, num_nodes_dict, seeds, num_neighbors) -> None:
+    check_num_neighbors(num_neighbors)
     for rel, edge_index in edge_index_dict.items():
         for end in (rel[0], rel[-1]):
             if end not in num_nodes_dict:

@@ -106,10 +106,6 @@ def validate(config: HeteroConfig) -> None:
                    allow_zero=("seed", "patience", "weight_decay", "proximity", "negatives"))
     check_fraction(config, "dropout", "attn_dropout", "layer_dropout")
     check_choice("monitor", config.monitor, ("val_loss", "val_macro_f1"))
-    if config.num_neighbors is not None and (
-            not config.num_neighbors or any(k < 1 and k != -1 for k in config.num_neighbors)):
-        raise ValueError(f"--num-neighbors takes one fan-out per hop, each positive or -1 "
-                         f"(all); got {' '.join(map(str, config.num_neighbors)) or 'none'}")
     if config.sampled_evaluation and not config.num_neighbors:
         raise ValueError("--sampled-evaluation needs --num-neighbors (the fan-outs to sample with)")
     if config.edge_threshold is not None and not 0.0 <= config.edge_threshold <= 1.0:
@@ -122,7 +118,7 @@ def validate(config: HeteroConfig) -> None:
     if config.plot:
         check_writable(config.plot, "--plot")
     from ..aggr.resolve import aggregator_class
-    from ..datasets.transforms import FEATURE_TRANSFORMS
+    from ..datasets.transforms import FEATURE_TRANSFORMS, check_num_neighbors
     from ..models.latte import LAYER_POOLING
     from ..nn.latte import EDGE_WEIGHT_MODES, INITS
 
@@ -132,6 +128,8 @@ def validate(config: HeteroConfig) -> None:
                                  ("init", config.init, INITS)):
         check_choice(name, value, choices)
     aggregator_class(config.aggr)
+    if config.num_neighbors is not None:
+        check_num_neighbors(config.num_neighbors, "--num-neighbors")
 
 
 # Data ########################################################################
